@@ -1,0 +1,1 @@
+"""The ``mmphase`` command line."""

@@ -1,0 +1,55 @@
+"""The README's examples are copy-paste runnable: its Python blocks and its command-line block."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
+
+
+def _commands(block: str) -> list[str]:
+    """Shell commands of a block: comments dropped, backslash-free multi-line strings joined."""
+    commands, current = [], ""
+    for line in block.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current = f"{current}\n{line}" if current else line
+        if current.count('"') % 2 == 0:
+            commands.append(current)
+            current = ""
+    return commands
+
+
+@pytest.mark.parametrize("index", range(len(_blocks("python"))))
+def test_python_examples_run(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_blocks("python")[index], f"README.md python block {index}", "exec"), {})
+
+
+@pytest.mark.slow
+def test_command_line_examples_run(tmp_path):
+    block = next(b for b in _blocks("bash") if "mmphase phase estimate" in b)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in _commands(block):
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"{command!r} failed:\n{result.stderr}"
+    assert (tmp_path / "phase.json").exists() and (tmp_path / "demo.png").exists()
+
+
+def test_quick_start_has_exactly_the_two_commands():
+    quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [c for block in re.findall(r"```bash\n(.*?)```", quick_start, flags=re.S) for c in _commands(block)]
+    assert commands == [
+        "pip install -e . && mmphase phase demo --out phase-demo.png",
+        'pip install -e ".[test]" && pytest',
+    ]
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert commands[1] in ci
