@@ -1,0 +1,16 @@
+"""Paired two-view datasets: procedural dSprites and the Stereo-dSprites pairs, saved-file readers."""
+
+from mmphase_bench.data.dsprites import (
+    FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUES, SHAPE_NAMES, OfficialDSprites, ProceduralDSprites, SpriteGeometry,
+    dsprites_source, render_sprites,
+)
+from mmphase_bench.data.pairs_file import PairsFile, save_pairs
+from mmphase_bench.data.stereo import StereoConfig
+from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID, StereoDSprites
+from mmphase_bench.data.stereo_pairs import PairBatch, StereoPairs
+
+__all__ = [
+    "StereoDSprites", "StereoPairs", "StereoConfig", "PairBatch", "PairsFile", "save_pairs", "BENCHMARK_GRID",
+    "ProceduralDSprites", "OfficialDSprites", "SpriteGeometry", "dsprites_source", "render_sprites",
+    "FACTOR_NAMES", "FACTOR_SIZES", "FACTOR_VALUES", "SHAPE_NAMES",
+]
