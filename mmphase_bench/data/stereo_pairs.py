@@ -97,30 +97,39 @@ class StereoPairs(Dataset):
         return fingerprint(self.describe(), self.templates)
 
     # ----------------------------------------------------------------- generation
-    def _block(self, block: int) -> dict[str, torch.Tensor]:
-        """Latents and noise of one block, cached (consecutive items share a block)."""
-        if self._cached_block is not None and self._cached_block[0] == block:
+    def _block(self, block: int, noise_out: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Latents and noise of one block. The noise is drawn straight into ``noise_out`` when given
+        (the fast path); otherwise the block is cached, since consecutive items share it."""
+        if noise_out is None and self._cached_block is not None and self._cached_block[0] == block:
             return self._cached_block[1]
         generator = block_generator(self.seed, self.split, block, self.device)
         latents = draw_block_latents(generator, self.config, len(self.class_names), self.device)
-        channels, height, width = self.templates.shape[1:]
-        latents["noise"] = torch.randn((BLOCK, 2, channels, height, width), generator=generator, device=self.device)
-        self._cached_block = (block, latents)
+        shape = (BLOCK, 2, *self.templates.shape[1:])
+        if noise_out is None:
+            latents["noise"] = torch.randn(shape, generator=generator, device=self.device)
+            self._cached_block = (block, latents)
+        else:
+            latents["noise"] = torch.randn(shape, generator=generator, device=self.device, out=noise_out)
         return latents
 
     def generate(self, start: int, stop: int) -> PairBatch:
         """Samples ``start .. stop - 1`` as one batch on the dataset's device."""
         start = check_int("start", start, minimum=0, maximum=self.n)
-        stop = check_int("stop", stop, minimum=start, maximum=self.n)
+        stop = check_int("stop", stop, minimum=start + 1, maximum=self.n)
+        noise = torch.empty((stop - start, 2, *self.templates.shape[1:]), device=self.device)
         parts = []
-        for block in range(start // BLOCK, (stop - 1) // BLOCK + 1 if stop > start else start // BLOCK):
+        for block in range(start // BLOCK, (stop - 1) // BLOCK + 1):
             lo = max(start, block * BLOCK) - block * BLOCK
             hi = min(stop, (block + 1) * BLOCK) - block * BLOCK
-            data = self._block(block)
-            parts.append({key: value[lo:hi] for key, value in data.items()})
-        merged = {key: torch.cat([part[key] for part in parts]) for key in parts[0]} if parts else {}
-        if not merged:
-            raise ValueError("generate: empty range")
+            offset = block * BLOCK + lo - start
+            if lo == 0 and hi == BLOCK:  # a whole block: draw its noise in place
+                data = self._block(block, noise_out=noise[offset:offset + BLOCK])
+            else:
+                data = self._block(block)
+                noise[offset:offset + hi - lo] = data["noise"][lo:hi]
+            parts.append({key: value[lo:hi] for key, value in data.items() if key != "noise"})
+        merged = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+        merged["noise"] = noise
         return self._render(merged, torch.arange(start, stop, device=self.device))
 
     def _render(self, latents: dict[str, torch.Tensor], index: torch.Tensor) -> PairBatch:

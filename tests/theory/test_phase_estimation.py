@@ -1,0 +1,262 @@
+"""estimate_phase: placing a labelled paired sample on the phase diagram (paper-facts section 3)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from mmphase_bench.theory import PRESET_NAMES, Regime, estimate_phase, spiked_preset
+from mmphase_bench.theory.phase_estimation import DEFAULT_RIDGE_GRID, SpectrumEstimate
+
+
+def labelled_sample(name, seed, n=1000):
+    model = spiked_preset(name)
+    X, Y, S = model.sample(n, seed=seed)
+    return model, X, Y, S
+
+
+def true_ratios(model):
+    delta_ca, delta_cp = model.separation_ratios()
+    return {"delta_ca": delta_ca, "delta_cp": delta_cp, "delta_cp_reverse": model.reversed().separation_ratios()[1]}
+
+
+def sign_pattern(S):
+    """8 integer classes from the signs of the three signal coordinates (linearly related to S)."""
+    return ((S > 0) * np.array([1, 2, 4])).sum(axis=1)
+
+
+# ------------------------------------------------------------------ (a) point estimate
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_finds_the_regime_of_each_preset(name):
+    hits = 0
+    for seed in range(5):
+        model, X, Y, S = labelled_sample(name, seed)
+        estimate = estimate_phase(X, Y, S, n_resamples=0, seed=seed, ridge_grid=None)
+        assert estimate.task == "regression"
+        hits += estimate.regime is model.regime()
+        # The point regime is the regime of the point ratios.
+        assert estimate.regime is Regime.from_ratios(estimate.delta_ca, estimate.delta_cp)
+    assert hits >= 4
+
+
+def test_point_estimate_without_resampling_has_degenerate_probabilities():
+    model, X, Y, S = labelled_sample("cp_only", 0)
+    estimate = estimate_phase(X, Y, S, n_resamples=0, ridge_grid=None)
+    assert estimate.regime_probabilities == {r.value: float(r is estimate.regime) for r in Regime}
+    assert all(interval is None for interval in estimate.ci.values())
+
+
+def test_spectra_and_signal_components():
+    model, X, Y, S = labelled_sample("both", 0)
+    estimate = estimate_phase(X, Y, S, n_resamples=0, ridge_grid=None)
+    assert set(estimate.spectra) == {"cca", "rrr", "rrr_reverse"}
+    for spectrum in estimate.spectra.values():
+        # d = 20 after PCA: 20 components, sorted, k = 3 of them carry the signal.
+        assert spectrum.singular_values.shape == (20,)
+        assert np.all(np.diff(spectrum.singular_values) <= 0)
+        np.testing.assert_array_equal(np.flatnonzero(spectrum.is_signal), [0, 1, 2])
+        assert spectrum.ratio == pytest.approx(spectrum.singular_values[2] / spectrum.singular_values[3])
+    # The in-sample canonical correlations are those of the data (PCA keeps all 20 directions).
+    from mmphase_bench.theory import CCA
+
+    np.testing.assert_allclose(estimate.spectra["cca"].singular_values, CCA().fit(X, Y).singular_values_, atol=1e-5)
+
+
+# ------------------------------------------------------------------ (b) uncertainty
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_intervals_cover_the_true_ratios(name):
+    model, X, Y, S = labelled_sample(name, 0)
+    estimate = estimate_phase(X, Y, S, n_resamples=100, seed=0, n_jobs=2)
+    truth = true_ratios(model)
+    for key, value in truth.items():
+        lo, hi = estimate.ci[key]
+        assert lo <= value <= hi, (key, value, (lo, hi))
+    assert estimate.regime_probabilities[model.regime().value] >= 0.6
+    assert sum(estimate.regime_probabilities.values()) == pytest.approx(1.0)
+    # The reported interval is the union of the two estimators' intervals.
+    for key in truth:
+        parts = [result.ci[key] for result in estimate.estimators.values()]
+        assert estimate.ci[key] == (min(p[0] for p in parts), max(p[1] for p in parts))
+    assert estimate.no_signal_fraction["delta_ca"] == 0.0
+
+
+def test_ridge_sensitivity():
+    model, X, Y, S = labelled_sample("cp_only", 1)
+    estimate = estimate_phase(X, Y, S, n_resamples=0, seed=1)
+    assert tuple(estimate.ridge_sensitivity) == DEFAULT_RIDGE_GRID
+    # The default ridge (1e-6) is in the grid and reproduces the point estimate exactly.
+    assert estimate.ridge_sensitivity[1e-6] == estimate.ratios
+    # The ridge is relative to the mean variance, so it shrinks low-variance directions most. In this
+    # preset the nuisance variances (1 and 0.5) are below the signal ones (2.75 and 2.8), so in the
+    # population Delta_CA = const * sqrt((1 + r_x)(0.5 + r_y) / ((2.75 + r_x)(2.8 + r_y))) grows with
+    # the ridge: the estimate must grow along the grid.
+    along_grid = [estimate.ridge_sensitivity[r]["delta_ca"] for r in DEFAULT_RIDGE_GRID]
+    assert np.all(np.diff(along_grid) > 0)
+    regimes = {Regime.from_ratios(v["delta_ca"], v["delta_cp"]) for v in estimate.ridge_sensitivity.values()}
+    assert estimate.ridge_stable is (len(regimes) == 1)
+    # Far from the boundary (both ratios about 2-3), the regime cannot move: stable.
+    _, X, Y, S = labelled_sample("both", 1)
+    stable = estimate_phase(X, Y, S, n_resamples=0, seed=1)
+    assert stable.ridge_stable
+    assert "ridge sensitivity (stable)" in stable.summary()
+    assert estimate_phase(X, Y, S, n_resamples=0, seed=1, ridge_grid=None).ridge_sensitivity == {}
+
+
+# ------------------------------------------------------------------ (c) classification, serialisation
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_classification_labels(name):
+    model, X, Y, S = labelled_sample(name, 2)
+    labels = sign_pattern(S)
+    estimate = estimate_phase(X, Y, labels, n_resamples=0, seed=2, ridge_grid=None)
+    assert estimate.task == "classification"
+    assert estimate.settings["n_label_columns"] == 8  # one-hot over the 8 sign patterns
+    assert estimate.regime is model.regime()
+    # The same classes spelled as strings give the same estimate.
+    names = np.array([f"class-{value}" for value in labels])
+    assert estimate_phase(X, Y, names, n_resamples=0, seed=2, ridge_grid=None).ratios == estimate.ratios
+
+
+def test_argmax_labels():
+    model, X, Y, S = labelled_sample("both", 3)
+    estimate = estimate_phase(X, Y, np.argmax(S, axis=1), n_resamples=0, seed=3, ridge_grid=None)
+    assert estimate.task == "classification"
+    assert estimate.regime is Regime.BOTH
+
+
+def test_forced_task():
+    model, X, Y, S = labelled_sample("both", 0)
+    labels = sign_pattern(S)
+    as_regression = estimate_phase(X, Y, labels, task="regression", n_resamples=0, ridge_grid=None)
+    assert as_regression.task == "regression" and as_regression.settings["n_label_columns"] == 1
+    as_classes = estimate_phase(X, Y, (S[:, 0] > 0).astype(float), task="classification", n_resamples=0, ridge_grid=None)
+    assert as_classes.task == "classification" and as_classes.settings["n_label_columns"] == 2
+
+
+def test_to_dict_is_json_serialisable():
+    model, X, Y, S = labelled_sample("ca_only", 0, n=500)
+    estimate = estimate_phase(X, Y, sign_pattern(S), n_resamples=10, seed=0, n_jobs=1)
+    data = estimate.to_dict()
+    loaded = json.loads(json.dumps(data, allow_nan=False))
+    for key in ("delta_ca", "delta_cp", "delta_cp_reverse", "regime", "ci", "regime_probabilities"):
+        assert key in loaded
+    assert loaded["regime"] == estimate.regime.value
+    assert loaded["delta_ca"] == pytest.approx(estimate.delta_ca)
+    assert set(loaded["ci"]) == {"delta_ca", "delta_cp", "delta_cp_reverse"}
+    assert loaded["ci"]["delta_cp"] == pytest.approx(list(estimate.ci["delta_cp"]))
+    assert set(loaded["regime_probabilities"]) == {r.value for r in Regime}
+    assert loaded["n_samples"] == 500 and loaded["task"] == "classification"
+    components = loaded["estimators"]["in_sample"]["components"]["cca"]
+    assert len(components) == 20 and sum(c["signal"] for c in components) >= 1
+    assert "Phase estimate from 500 labelled pairs (classification)" in estimate.summary()
+
+
+def test_infinite_ratio_written_as_string():
+    # SpectrumEstimate without nuisance components: infinite ratio, serialised as "inf".
+    spectrum = SpectrumEstimate("cca", np.array([0.9, 0.8]), np.array([0.5, 0.4]), np.array([True, True]), 0.8, None)
+    assert spectrum.ratio == math.inf
+    from mmphase_bench.theory.phase_estimation import _json_number
+
+    assert _json_number(spectrum.ratio) == "inf"
+
+
+# ------------------------------------------------------------------ (d) no signal
+def test_spectrum_without_signal_has_no_ratio():
+    spectrum = SpectrumEstimate("rrr", np.array([0.9, 0.5, 0.1]), np.zeros(3), np.zeros(3, dtype=bool), None, 0.9)
+    assert not spectrum.signal_detected and spectrum.ratio is None
+    rows = spectrum.rows()
+    assert [row.index for row in rows] == [0, 1, 2] and not any(row.is_signal for row in rows)
+
+
+def test_random_labels_give_no_signal():
+    # Class labels drawn independently of the data. The cross-validated R^2 of a spurious
+    # component is positive by chance now and then (measured: delta_ca detected in 5 of 40 seeds),
+    # so require "no signal" for CA in at least 7 of 10 seeds, and never a recovering regime: chance
+    # components are rarely the top singular values (measured: regime Neither in 40 of 40 seeds).
+    none_count = 0
+    for seed in range(10):
+        _, X, Y, _ = labelled_sample("both", seed)
+        labels = np.random.default_rng(1000 + seed).integers(0, 3, size=X.shape[0])
+        estimate = estimate_phase(X, Y, labels, n_resamples=0, seed=seed, ridge_grid=None)
+        assert estimate.regime is Regime.NEITHER
+        if estimate.delta_ca is None:
+            none_count += 1
+            assert "no signal" in estimate.summary()
+            assert estimate.to_dict()["delta_ca"] is None
+            assert estimate.to_dict()["signal_detected"]["delta_ca"] is False
+            assert not estimate.spectra["cca"].is_signal.any()
+    assert none_count >= 7
+
+
+def test_no_signal_with_resampling():
+    _, X, Y, _ = labelled_sample("both", 1)
+    labels = np.random.default_rng(1001).integers(0, 3, size=X.shape[0])
+    estimate = estimate_phase(X, Y, labels, n_resamples=20, seed=1, n_jobs=1, ridge_grid=None)
+    # Most resamples detect nothing either, and the regime probabilities favour Neither.
+    assert estimate.no_signal_fraction["delta_ca"] >= 0.5
+    assert estimate.regime_probabilities["neither"] >= 0.9
+
+
+# ------------------------------------------------------------------ (e) determinism
+def test_deterministic_and_independent_of_n_jobs():
+    _, X, Y, S = labelled_sample("cp_only", 4, n=600)
+    kwargs = dict(n_resamples=20, seed=7, ridge_grid=(1e-6, 1e-2))
+    first = estimate_phase(X, Y, S, n_jobs=1, **kwargs).to_dict()
+    assert estimate_phase(X, Y, S, n_jobs=1, **kwargs).to_dict() == first
+    assert estimate_phase(X, Y, S, n_jobs=2, **kwargs).to_dict() == first
+    other = estimate_phase(X, Y, S, n_jobs=1, **{**kwargs, "seed": 8}).to_dict()
+    assert other["ci"] != first["ci"]  # the seed drives the folds and the resamples
+
+
+def test_subsample_resampling():
+    _, X, Y, S = labelled_sample("both", 5, n=600)
+    estimate = estimate_phase(X, Y, S, n_resamples=10, resample="subsample", subsample_fraction=0.5,
+                              seed=0, n_jobs=1, ridge_grid=None)
+    assert estimate.settings["resample"] == "subsample" and estimate.settings["subsample_fraction"] == 0.5
+    assert estimate.regime_probabilities["both"] == 1.0
+
+
+# ------------------------------------------------------------------ (f) validation
+@pytest.fixture(scope="module")
+def small():
+    _, X, Y, S = labelled_sample("both", 0, n=200)
+    return X, Y, S
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda X, Y, S: ((X[:49], Y[:49], S[:49]), {}), r"at least 50 labelled pairs"),
+        (lambda X, Y, S: ((X[:90], Y[:90], S[:90]), {"cv_folds": 10}), r"at least 100 labelled pairs"),
+        (lambda X, Y, S: ((X, Y[:-1], S), {}), r"same number of rows"),
+        (lambda X, Y, S: ((X, Y, S[:-1]), {}), r"same number of rows"),
+        (lambda X, Y, S: ((np.where(np.arange(X.shape[0])[:, None] == 3, np.nan, X), Y, S), {}), r"zx contains \d+ NaN"),
+        (lambda X, Y, S: ((X, Y, np.zeros(X.shape[0], dtype=int)), {}), r"at least 2 classes"),
+        (lambda X, Y, S: ((X, Y, np.ones(X.shape[0])), {}), r"labels are constant"),
+        (lambda X, Y, S: ((X, Y, S), {"task": "ranking"}), r"task must be one of"),
+        (lambda X, Y, S: ((X, Y, S), {"task": "classification"}), r"labels for classification must be 1-D"),
+        (lambda X, Y, S: ((X, Y, S), {"resample": "jackknife"}), r"resample must be one of"),
+        (lambda X, Y, S: ((X, Y, S), {"confidence": 0.0}), r"confidence must be > 0"),
+        (lambda X, Y, S: ((X, Y, S), {"confidence": 1.0}), r"confidence must be < 1"),
+        (lambda X, Y, S: ((X, Y, S), {"n_components": 1}), r"n_components must be >= 2"),
+        (lambda X, Y, S: ((X, Y, S), {"n_resamples": -1}), r"n_resamples must be >= 0"),
+        (lambda X, Y, S: ((X, Y, S), {"subsample_fraction": 1.0, "resample": "subsample"}), r"subsample_fraction must be < 1"),
+        (lambda X, Y, S: ((X, Y, S), {"subsample_fraction": 0.2, "resample": "subsample"}), r"leaves 40 pairs"),
+        (lambda X, Y, S: ((X, Y, S), {"ridge": -1.0}), r"ridge must be >= 0"),
+        (lambda X, Y, S: ((X, Y, S), {"ridge_grid": (1e-6, -1.0)}), r"ridge_grid must be >= 0"),
+        (lambda X, Y, S: ((X, Y, S), {"cv_folds": 1}), r"cv_folds must be >= 2"),
+        (lambda X, Y, S: ((X, Y, S), {"n_jobs": 0}), r"n_jobs must be >= 1"),
+    ],
+)
+def test_invalid_arguments(small, change, match):
+    (X, Y, labels), kwargs = change(*small)
+    with pytest.raises(ValueError, match=match):
+        estimate_phase(X, Y, labels, **{"n_resamples": 2, "ridge_grid": None, **kwargs})
+
+
+def test_invalid_types(small):
+    X, Y, S = small
+    with pytest.raises(TypeError, match="n_components must be an integer"):
+        estimate_phase(X, Y, S, n_components=2.5)
+    with pytest.raises(TypeError, match="zx must be a numeric array"):
+        estimate_phase(np.full(X.shape, "a"), Y, S)
