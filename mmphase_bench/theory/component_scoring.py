@@ -35,6 +35,11 @@ def cross_validated_r2(features: np.ndarray, targets: np.ndarray, folds: np.ndar
     Returns the mean R^2 over folds, summed over target columns and clamped at 0, shape (m,).
     Matches ``cross_val_score(Ridge(alpha), ..., cv=folds, scoring="r2")`` per target column.
     """
+    return np.clip(cross_validated_r2_columns(features, targets, folds, n_folds, alpha).sum(axis=1), 0.0, None)
+
+
+def cross_validated_r2_columns(features: np.ndarray, targets: np.ndarray, folds: np.ndarray, n_folds: int, alpha: float) -> np.ndarray:
+    """Mean over folds of the held-out ridge R^2, per feature set and target column, shape (m, L)."""
     total = np.zeros((features.shape[1], targets.shape[1]))
     used = 0
     for fold in range(n_folds):
@@ -45,18 +50,19 @@ def cross_validated_r2(features: np.ndarray, targets: np.ndarray, folds: np.ndar
         used += 1
     if used == 0:
         raise ValueError("no usable cross-validation fold")
-    return np.clip((total / used).sum(axis=1), 0.0, None)
+    return total / used
 
 
-def classify_components(r2: np.ndarray) -> np.ndarray:
+def classify_components(r2: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     """Signal/nuisance split of components from their R^2 (boolean mask, same order as ``r2``).
 
     Components are ranked by R^2 (descending); two straight lines are fitted by least squares to the
     ranked curve, one before and one after each candidate break, and the break with the smallest
     total squared error wins (ties: fewer signal components). Signal = components before the break
-    with R^2 > 0. All-zero R^2 means no signal.
+    with R^2 above ``threshold`` (values at or below it count as 0). No such value means no signal.
     """
     r2 = np.asarray(r2, dtype=np.float64)
+    r2 = np.where(r2 > threshold, r2, 0.0)
     is_signal = np.zeros(r2.size, dtype=bool)
     if r2.size == 0 or not np.any(r2 > 0):
         return is_signal

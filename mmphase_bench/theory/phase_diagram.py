@@ -107,7 +107,10 @@ def phase_diagram(
     nuisance_corr = np.linspace(0.0, 1.0, 400) if nuisance_corr is None else np.asarray(nuisance_corr, dtype=np.float64)
     if kappa.ndim != 1 or kappa.size < 2 or np.any(kappa <= 0) or not np.all(np.isfinite(kappa)):
         raise ValueError("kappa must be a 1-D grid of at least 2 positive values")
-    if nuisance_corr.ndim != 1 or nuisance_corr.size < 2 or np.any(nuisance_corr < 0) or np.any(nuisance_corr > 1):
+    if (
+        nuisance_corr.ndim != 1 or nuisance_corr.size < 2 or not np.all(np.isfinite(nuisance_corr))
+        or np.any(nuisance_corr < 0) or np.any(nuisance_corr > 1)
+    ):
         raise ValueError("nuisance_corr must be a 1-D grid of at least 2 values in [0, 1]")
     diagram = PhaseDiagram(kappa, nuisance_corr, np.empty(0), gamma_x, gamma_y, nuisance_var_x, nuisance_var_y)
     nu = nuisance_corr[:, None]

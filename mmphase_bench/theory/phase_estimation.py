@@ -48,7 +48,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from mmphase_bench.theory.component_scoring import classify_components, cross_validated_r2, holdout_ridge_r2
+from mmphase_bench.theory.component_scoring import classify_components, cross_validated_r2_columns, holdout_ridge_r2
 from mmphase_bench.theory.regime import Regime
 from mmphase_bench.validation import check_choice, check_float, check_int, check_matrix, check_same_rows
 
@@ -60,6 +60,9 @@ SPECTRUM_NAMES = ("cca", "rrr", "rrr_reverse")
 RATIO_NAMES = {"cca": "delta_ca", "rrr": "delta_cp", "rrr_reverse": "delta_cp_reverse"}
 ESTIMATOR_NAMES = ("in_sample", "cross_fitted")
 DEFAULT_RIDGE_GRID = (1e-6, 1e-4, 1e-2, 1e-1)
+#: Label permutations giving the chance level of a component's R^2. A component must beat the best
+#: R^2 reached with any of them, so a spectrum without signal shows some in about 1 case in 10.
+N_NULL_PERMUTATIONS = 9
 _TITLES = {"cca": "C-hat (CA)", "rrr": "A-hat (CP, x -> y)", "rrr_reverse": "A-hat (CP, y -> x)"}
 
 
@@ -83,6 +86,7 @@ class SpectrumEstimate:
     is_signal: np.ndarray
     weakest_signal: float | None  #: the signal value entering the ratio
     nuisance_floor: float | None  #: the nuisance value entering the ratio (None: no nuisance component)
+    noise_r2: float = 0.0  #: largest R^2 of any component against permuted labels: the chance level
 
     @property
     def signal_detected(self) -> bool:
@@ -337,6 +341,9 @@ def estimate_phase(
     rng = np.random.default_rng([seed, 0x9A5E])
     # Folds belong to the original pairs, so bootstrap duplicates share a fold (no leakage).
     folds = rng.permutation(n) % cv_folds
+    # Permuted labels ride along as extra target columns: their R^2 is the chance level (see _spectrum).
+    n_labels = targets.shape[1]
+    targets = np.concatenate([targets] + [targets[rng.permutation(n)] for _ in range(N_NULL_PERMUTATIONS)], axis=1)
     settings = dict(n_pca=n_pca, n_components=n_components, ridge=ridge, cv_folds=cv_folds, cv_alpha=cv_alpha)
     estimators = {"in_sample": _in_sample_spectra, "cross_fitted": _cross_fitted_spectra}
 
@@ -409,7 +416,7 @@ def estimate_phase(
         settings={
             **settings, "n_resamples": n_resamples, "resample": resample,
             "subsample_fraction": subsample_fraction if resample == "subsample" else None,
-            "seed": seed, "d_x": zx.shape[1], "d_y": zy.shape[1], "n_label_columns": targets.shape[1],
+            "seed": seed, "d_x": zx.shape[1], "d_y": zy.shape[1], "n_label_columns": n_labels, "null_permutations": N_NULL_PERMUTATIONS,
         },
     )
 
@@ -510,10 +517,18 @@ def _whitening(scores: np.ndarray, ridge: float) -> np.ndarray:
     return 1.0 / np.sqrt(variance + ridge * variance.mean())
 
 
-def _spectrum(name, singular_values, r2, weakest_rule) -> SpectrumEstimate:
-    is_signal = classify_components(r2)
+def _spectrum(name, singular_values, r2_columns, weakest_rule) -> SpectrumEstimate:
+    """Classify components from R^2 per label column, (m, (1 + P) L): the real labels, then P permutations.
+
+    The permuted labels (same folds, no relation to the data) give the chance level of the R^2: a
+    component must beat the best R^2 any permutation reaches in this spectrum to count as signal.
+    """
+    blocks = r2_columns.reshape(r2_columns.shape[0], 1 + N_NULL_PERMUTATIONS, -1).sum(axis=2)  # (m, 1 + P)
+    r2 = np.clip(blocks[:, 0], 0.0, None)
+    noise = float(np.clip(blocks[:, 1:], 0.0, None).max())
+    is_signal = classify_components(r2, threshold=noise)
     weakest, floor = weakest_rule(singular_values, is_signal)
-    return SpectrumEstimate(name, singular_values, r2, is_signal, weakest, floor)
+    return SpectrumEstimate(name, singular_values, r2, is_signal, weakest, floor, noise)
 
 
 def _min_max_rule(values: np.ndarray, is_signal: np.ndarray) -> tuple[float | None, float | None]:
@@ -546,7 +561,7 @@ def _in_sample_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge, cv
         m = min(n_components, singular.size)
         components[name] = (singular[:m], (source @ right_t[:m].T)[:, :, None])
     return {
-        name: _spectrum(name, values, cross_validated_r2(scores, targets, folds, cv_folds, cv_alpha), _min_max_rule)
+        name: _spectrum(name, values, cross_validated_r2_columns(scores, targets, folds, cv_folds, cv_alpha), _min_max_rule)
         for name, (values, scores) in components.items()
     }
 
@@ -575,7 +590,7 @@ def _cross_fitted_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge,
         }
         per_fold["cca"].append((
             _columnwise_correlation(pair["test"][:, :, 0], pair["test"][:, :, 1]),
-            holdout_ridge_r2(pair["train"], targets[train], pair["test"], targets[test], cv_alpha).sum(axis=1),
+            holdout_ridge_r2(pair["train"], targets[train], pair["test"], targets[test], cv_alpha),
         ))
         for name, source, target in (("rrr", white_x, pcs_y), ("rrr_reverse", white_y, pcs_x)):
             left, singular, right_t = np.linalg.svd(target["train"].T @ source["train"] / (n_train - 1), full_matrices=False)
@@ -586,7 +601,7 @@ def _cross_fitted_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge,
             held_out = _columnwise_covariance(projected, code["test"]) / code["test"].std(axis=0, ddof=1)
             per_fold[name].append((
                 held_out,
-                holdout_ridge_r2(code["train"][:, :, None], targets[train], code["test"][:, :, None], targets[test], cv_alpha).sum(axis=1),
+                holdout_ridge_r2(code["train"][:, :, None], targets[train], code["test"][:, :, None], targets[test], cv_alpha),
             ))
     if not per_fold["cca"]:
         raise np.linalg.LinAlgError("no usable cross-fitting fold")
@@ -594,8 +609,8 @@ def _cross_fitted_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge,
     for name, items in per_fold.items():
         m = min(values.size for values, _ in items)
         held_out = np.mean([values[:m] for values, _ in items], axis=0)
-        r2 = np.clip(np.mean([scores[:m] for _, scores in items], axis=0), 0.0, None)
-        spectra[name] = _spectrum(name, held_out, r2, _rank_rule)
+        r2_columns = np.mean([scores[:m] for _, scores in items], axis=0)
+        spectra[name] = _spectrum(name, held_out, r2_columns, _rank_rule)
     return spectra
 
 

@@ -60,7 +60,8 @@ class RRR(BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Rank-k prediction of Y from X."""
-        return self.y_mean_ + self.transform(X) @ self.decoder_.T
+        codes = self.transform(X)  # checks that the model is fitted
+        return self.y_mean_ + codes @ self.decoder_.T
 
     def fit_transform(self, X, Y) -> np.ndarray:
         return self.fit(X, Y).transform(X)

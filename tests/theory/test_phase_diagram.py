@@ -117,11 +117,6 @@ def test_invalid_grids_and_parameters(kwargs, match):
         phase_diagram(**kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: phase_diagram checks np.any(nuisance_corr < 0) / > 1, which are False for NaN, "
-    "so a NaN in the nu grid is accepted silently (phase_diagram.py, nuisance_corr check)",
-)
 def test_nan_in_nu_grid_is_rejected():
     with pytest.raises(ValueError, match="nuisance_corr must be a 1-D grid"):
         phase_diagram(nuisance_corr=[0.0, np.nan, 1.0])
