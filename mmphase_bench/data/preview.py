@@ -20,9 +20,10 @@ def preview_grid(factory, grid: dict, out: str | os.PathLike, *, pairs_per_cell:
     from mmphase_bench.io.atomic import save_figure_atomic
 
     names = list(grid)
+    datasets = {name: factory(name, n=pairs_per_cell, seed=seed, **kwargs) for name in names}  # fail before drawing
     fig, axes = plt.subplots(len(names), 2 * pairs_per_cell, figsize=(2 * pairs_per_cell * 1.1, len(names) * 1.25), squeeze=False)
     for row, name in enumerate(names):
-        dataset = factory(name, n=pairs_per_cell, seed=seed, **kwargs)
+        dataset = datasets[name]
         batch = dataset.generate(0, pairs_per_cell)
         for pair in range(pairs_per_cell):
             for view, images in enumerate((batch.x, batch.y)):

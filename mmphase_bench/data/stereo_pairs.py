@@ -152,6 +152,8 @@ class StereoPairs(Dataset):
     def latents(self, index) -> dict[str, np.ndarray]:
         """Labels and nuisance latents (world position, per-view jitter, ...) of the given samples."""
         index = np.atleast_1d(np.asarray(index, dtype=np.int64))
+        if index.ndim != 1 or index.size == 0:
+            raise ValueError(f"index must name at least one sample, got shape {index.shape}")
         if np.any(index < 0) or np.any(index >= self.n):
             raise IndexError(f"index out of range for a dataset of {self.n} samples")
         rows = []
@@ -167,7 +169,7 @@ class StereoPairs(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         if isinstance(index, (np.integer,)):
             index = int(index)
-        if not isinstance(index, int):
+        if not isinstance(index, int) or isinstance(index, bool):
             raise TypeError(f"index must be an integer, got {type(index).__name__}")
         if index < 0:
             index += self.n

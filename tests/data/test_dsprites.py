@@ -205,7 +205,8 @@ def test_heart_is_left_right_symmetric_but_not_top_bottom():
     assert heart.sum() > 100
     assert np.array_equal(heart, np.fliplr(heart))
     assert not np.array_equal(heart, np.flipud(heart))
-    rows, _ = np.nonzero(heart)
+    rows, cols = np.nonzero(heart)
+    assert abs((np.ptp(cols) + 1) - SIZE * PX) <= 1.0  # fits a box as wide as the square
     top, bottom = rows.min(), rows.max()
     # the point is at the bottom: the lowest lit row is narrower than the highest one
     assert heart[bottom].sum() < heart[top].sum()
@@ -429,6 +430,17 @@ def test_official_reader_rejects_malformed_files(tmp_path, case):
     changes, needle = _bad(case)
     path = write_npz(tmp_path / "bad.npz", **changes)
     with pytest.raises(ValueError, match=needle):
+        OfficialDSprites(path)
+
+
+def test_official_reader_rejects_non_binary_images_in_any_row(tmp_path):
+    source = ProceduralDSprites()
+    index = np.arange(2000, dtype=np.int64) * 7  # 2000 grid cells: the probe step is 2
+    images = source.images(index)
+    images[1, 30, 30] = 255  # row 1 is not probed
+    path = tmp_path / "large.npz"
+    np.savez(path, imgs=images, latents_values=source.latents_values(index), latents_classes=source.latents_classes(index))
+    with pytest.raises(ValueError, match="binary"):
         OfficialDSprites(path)
 
 

@@ -366,3 +366,17 @@ def test_describe_records_the_configuration():
     assert described["class_names"] == ["square", "ellipse", "heart"]
     assert described["source"] == "procedural"
     assert len(data) == 12
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_generation_keeps_the_guarantees():
+    data = StereoDSprites(n=300, seed=7, device="cuda")
+    full = data.generate(0, 300)
+    assert full.x.device.type == "cuda"
+    part = StereoDSprites(n=300, seed=7, device="cuda").generate(100, 200)
+    assert torch.equal(full.x[100:200], part.x) and torch.equal(full.label[100:200], part.label)
+    x, _, label = data[150]
+    assert x.device.type == "cpu" and torch.equal(x, full.x[150].cpu()) and label == int(full.label[150])
+    assert float(full.x.min()) >= 0.0 and float(full.x.max()) <= 1.0
+    assert data.describe()["device_type"] == "cuda"
+    assert data.fingerprint != StereoDSprites(n=300, seed=7).fingerprint
