@@ -7,10 +7,13 @@ from mmphase_bench.data.dsprites import (
 from mmphase_bench.data.pairs_file import PairsFile, save_pairs
 from mmphase_bench.data.stereo import StereoConfig
 from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID, StereoDSprites
+from mmphase_bench.data.shapes3d import OfficialShapes3D, ProceduralShapes3D, SceneGeometry, shapes3d_source
 from mmphase_bench.data.stereo_pairs import PairBatch, StereoPairs
+from mmphase_bench.data.stereo_shapes3d import StereoShapes3D
 
 __all__ = [
-    "StereoDSprites", "StereoPairs", "StereoConfig", "PairBatch", "PairsFile", "save_pairs", "BENCHMARK_GRID",
+    "StereoDSprites", "StereoShapes3D", "StereoPairs", "ProceduralShapes3D", "OfficialShapes3D", "SceneGeometry",
+    "shapes3d_source", "StereoConfig", "PairBatch", "PairsFile", "save_pairs", "BENCHMARK_GRID",
     "ProceduralDSprites", "OfficialDSprites", "SpriteGeometry", "dsprites_source", "render_sprites",
     "FACTOR_NAMES", "FACTOR_SIZES", "FACTOR_VALUES", "SHAPE_NAMES",
 ]

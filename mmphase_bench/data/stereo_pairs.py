@@ -103,7 +103,7 @@ class StereoPairs(Dataset):
         if noise_out is None and self._cached_block is not None and self._cached_block[0] == block:
             return self._cached_block[1]
         generator = block_generator(self.seed, self.split, block, self.device)
-        latents = draw_block_latents(generator, self.config, len(self.class_names), self.device)
+        latents = self._draw_latents(generator)
         shape = (BLOCK, 2, *self.templates.shape[1:])
         if noise_out is None:
             latents["noise"] = torch.randn(shape, generator=generator, device=self.device)
@@ -131,6 +131,10 @@ class StereoPairs(Dataset):
         merged = {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
         merged["noise"] = noise
         return self._render(merged, torch.arange(start, stop, device=self.device))
+
+    def _draw_latents(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Labels and nuisance latents of one block (subclasses with other protocols override)."""
+        return draw_block_latents(generator, self.config, len(self.class_names), self.device)
 
     def _render(self, latents: dict[str, torch.Tensor], index: torch.Tensor) -> PairBatch:
         noise = latents.pop("noise")

@@ -17,16 +17,27 @@ def holdout_ridge_r2(
     """
     p = train_features.shape[2]
     x_mean, y_mean = train_features.mean(axis=0), train_targets.mean(axis=0)
-    # Batched matrix products over the m regressions: (m, p, n) @ (m, n, p) runs in BLAS.
+    # Batched matrix products over the m regressions: (m, p, n) @ (n, L) runs in BLAS.
     x_centred = (train_features - x_mean).transpose(1, 2, 0)  # (m, p, n)
     gram = x_centred @ x_centred.transpose(0, 2, 1) + alpha * np.eye(p)
     moment = x_centred @ (train_targets - y_mean)  # (m, p, L)
     coef = np.linalg.solve(gram, moment)  # (m, p, L)
-    predicted = (test_features - x_mean).transpose(1, 0, 2) @ coef + y_mean  # (m, n_test, L)
-    residual = ((test_targets - predicted) ** 2).sum(axis=1)  # (m, L)
+    # Held-out squared error from p x p and p x L moments, without forming the (m, n_test, L)
+    # predictions: with X~ = X_test - x_mean and Y~ = Y_test - y_mean,
+    # SSE = sum Y~^2 - 2 c^T X~^T Y~ + c^T X~^T X~ c.
+    x_test = (test_features - x_mean).transpose(1, 2, 0)  # (m, p, n_test)
+    y_test = test_targets - y_mean  # (n_test, L)
+    test_gram = x_test @ x_test.transpose(0, 2, 1)  # (m, p, p)
+    test_moment = x_test @ y_test  # (m, p, L)
+    residual = (
+        (y_test**2).sum(axis=0)[None, :]
+        - 2.0 * (coef * test_moment).sum(axis=1)
+        + np.einsum("mal,mab,mbl->ml", coef, test_gram, coef)
+    )
+    residual = np.clip(residual, 0.0, None)
     spread = ((test_targets - test_targets.mean(axis=0)) ** 2).sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(spread > 0, 1.0 - residual / spread, np.where(residual == 0, 1.0, 0.0))
+        return np.where(spread > 0, 1.0 - residual / spread, np.where(residual <= 1e-12 * (1.0 + (y_test**2).sum(axis=0)), 1.0, 0.0))
 
 
 def cross_validated_r2(features: np.ndarray, targets: np.ndarray, folds: np.ndarray, n_folds: int, alpha: float) -> np.ndarray:
