@@ -441,7 +441,7 @@ def _values_to_classes(values: np.ndarray, name: str) -> np.ndarray:
     for j, grid in enumerate(FACTOR_VALUES):
         distance = np.abs(values[:, j, None] - grid[None, :])
         classes[:, j] = distance.argmin(axis=1)
-        if np.any(distance.min(axis=1) > 1e-4):
+        if not np.all(distance.min(axis=1) <= 1e-4):  # NaN fails this too
             raise ValueError(f"source: {name}: labels column {FACTOR_NAMES[j]} holds values off the 3D Shapes grid")
     return classes
 

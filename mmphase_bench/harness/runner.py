@@ -1,0 +1,214 @@
+"""Run submissions on a suite: every (cell, seed), resumable, failures isolated, one JSON per run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from mmphase_bench.harness.diagnostics import effective_rank, feature_canonical_correlations, nuisance_r2
+from mmphase_bench.harness.probe import linear_probe
+from mmphase_bench.harness.results import (
+    SCHEMA_VERSION, protocol_hash, provenance, read_result, result_path, write_result,
+)
+from mmphase_bench.harness.scales import Scale, get_scale
+from mmphase_bench.harness.submission import LoadedSubmission, load_submission
+from mmphase_bench.harness.suites import Cell, Suite, estimate_placement, get_suite
+from mmphase_bench.harness.training import embed_split, train
+from mmphase_bench.io.atomic import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One ``mmphase run``: which submissions, suite, cells, scale and seeds, and where results go."""
+
+    models: tuple[str, ...]
+    suite: str
+    cells: tuple[str, ...] | None = None
+    scale: str = "small"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    out: Path = Path("runs")
+    device: str = "auto"
+    progress: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device must be auto, cpu or cuda[:N], got {name!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    return device
+
+
+def cell_placement(suite: Suite, cell: Cell, scale: Scale, out: Path) -> dict:
+    """The cell's phase placement, computed once per (suite, cell, scale) and cached under ``out``."""
+    if cell.exact_placement is not None:
+        return dict(cell.exact_placement)
+    cache = Path(out) / suite.name / "_placement" / f"{cell.name}__{scale.name}.json"
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        pass
+    placement = estimate_placement(suite, cell, scale.placement_pairs, scale.placement_resamples)
+    write_text_atomic(cache, json.dumps(placement, indent=2, sort_keys=True) + "\n")
+    return placement
+
+
+def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, seed: int, data: dict, placement: dict,
+            protocol: str, device: torch.device, progress: bool = False) -> dict:
+    """Train and score one submission on one cell and seed; failures are recorded, not raised."""
+    start = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    result = {
+        "schema_version": SCHEMA_VERSION, "status": "ok", "error": None,
+        "submission": {"name": loaded.name, "family": loaded.family, "source": loaded.source,
+                       "source_hash": loaded.source_hash, "parameters": None},
+        "suite": suite.name, "cell": {"name": cell.name, "config": cell.config, "placement": placement},
+        "scale": scale.name, "scale_config": scale.to_dict(), "seed": seed,
+        "metrics": {}, "curves": {}, "diagnostics": {}, "training": {},
+    }
+    try:
+        torch.manual_seed(seed)
+        model = loaded.build(suite.x_spec, suite.y_spec, suite.task)
+        result["submission"]["parameters"] = int(sum(p.numel() for p in model.parameters()))
+        log = train(model, data["train"], data["val"], scale, seed=seed, device=device, progress=progress)
+        result["training"] = log.to_dict()
+        result["curves"].update(train_loss=log.train_loss, val_loss=log.val_loss)
+        # Small dense problems: multi-threaded BLAS is many times slower here than one thread.
+        with threadpool_limits(1, user_api="blas"):
+            metrics, curve, diagnostics = _score(model, suite, scale, data, seed, device)
+        result["metrics"] = metrics
+        result["curves"]["probe_size"] = curve
+        result["diagnostics"] = diagnostics
+    except Exception as error:  # isolate the failure: record it, let the other cells go on
+        logger.warning("%s on %s/%s seed %d failed: %s", loaded.name, suite.name, cell.name, seed, error)
+        result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, diagnostics={})
+        result["training"]["traceback"] = traceback.format_exc(limit=5)
+    fingerprints = {split: data[split].fingerprint for split in data}
+    result["provenance"] = provenance(protocol=protocol, fingerprints=fingerprints, device=device, wall_time=time.perf_counter() - start)
+    return result
+
+
+def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: torch.device) -> tuple[dict, list, dict]:
+    """The frozen probe and the diagnostics of a trained model."""
+    view = model.probe_view
+    features = {split: embed_split(model, data[split], view, device).numpy() for split in data}
+    for split, values in features.items():
+        if not np.all(np.isfinite(values)):
+            raise FloatingPointError(f"the features of the {split} split contain NaN or infinite values")
+    targets = {split: data[split].labels.numpy() for split in data}
+    probe = linear_probe(
+        features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
+        kind=suite.task.kind, sizes=scale.probe_sizes, seed=seed,
+    )
+    diagnostics = {"effective_rank": effective_rank(features["test"]), "canonical_correlations": None, "nuisance_r2": {}}
+    if data["train"].latents:
+        diagnostics["nuisance_r2"] = nuisance_r2(
+            features["train"], data["train"].latents, features["val"], data["val"].latents,
+            features["test"], data["test"].latents,
+        )
+    if view == "x" and model.has_embed_y:
+        other = {split: embed_split(model, data[split], "y", device).numpy() for split in ("train", "test")}
+        diagnostics["canonical_correlations"] = feature_canonical_correlations(
+            features["train"], other["train"], features["test"], other["test"]
+        )
+    return probe.metrics, probe.curve, diagnostics
+
+
+def run_benchmark(config: RunConfig) -> list[dict]:
+    """Run every (cell, seed, model) not already done; returns all results (new and reused)."""
+    suite = get_suite(config.suite)
+    scale = get_scale(config.scale)
+    device = resolve_device(config.device)
+    cells = suite.cells if not config.cells else tuple(suite.cell(name) for name in config.cells)
+    loaded = [load_submission(spec) for spec in config.models]
+    if not config.seeds:
+        raise ValueError("--seeds must name at least one seed")
+    results = []
+    from tqdm.auto import tqdm
+
+    total = len(cells) * len(config.seeds) * len(loaded)
+    with tqdm(total=total, desc=f"{suite.name} ({scale.name})", unit="run", disable=not config.progress) as bar:
+        for cell in cells:
+            placement = cell_placement(suite, cell, scale, config.out)
+            for seed in config.seeds:
+                pending, data = [], None
+                for submission in loaded:
+                    protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
+                    path = result_path(config.out, suite.name, submission.name, cell.name, seed)
+                    previous = read_result(path)
+                    if previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol:
+                        results.append(previous)
+                        bar.update()
+                        continue
+                    pending.append((submission, protocol, path))
+                if pending:
+                    data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
+                for submission, protocol, path in pending:
+                    bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
+                    result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device)
+                    write_result(path, result)
+                    results.append(result)
+                    bar.update()
+                del data
+    return results
+
+
+def headline_metric(result: dict) -> float | None:
+    metrics = result.get("metrics") or {}
+    for key in ("top1", "r2"):
+        if key in metrics:
+            return float(metrics[key])
+    return None
+
+
+def summary_table(results: Sequence[dict]) -> str:
+    """Mean +- sd over seeds of the headline metric (top-1 or R^2), one row per cell, one column per model."""
+    if not results:
+        return "(no results)"
+    models = list(dict.fromkeys(r["submission"]["name"] for r in results))
+    cells = list(dict.fromkeys(r["cell"]["name"] for r in results))
+    metric = "top-1" if any("top1" in (r.get("metrics") or {}) for r in results) else "R^2"
+    values: dict[tuple[str, str], list[float]] = {}
+    failures: dict[tuple[str, str], int] = {}
+    regimes = {}
+    for result in results:
+        key = (result["cell"]["name"], result["submission"]["name"])
+        placement = result["cell"].get("placement") or {}
+        regimes[result["cell"]["name"]] = placement.get("regime", "?")
+        value = headline_metric(result)
+        if result["status"] != "ok" or value is None:
+            failures[key] = failures.get(key, 0) + 1
+        else:
+            values.setdefault(key, []).append(value)
+    width = max(16, *(len(m) + 2 for m in models))
+    header = f"{'cell':<22}{'regime':<10}" + "".join(f"{m:>{width}}" for m in models)
+    lines = [f"{metric} of the linear probe, mean +- sd over seeds", header, "-" * len(header)]
+    for cell in cells:
+        row = f"{cell:<22}{regimes.get(cell, '?'):<10}"
+        for model in models:
+            seeds = values.get((cell, model), [])
+            failed = failures.get((cell, model), 0)
+            if seeds:
+                text = f"{np.mean(seeds):.3f} +- {np.std(seeds, ddof=1) if len(seeds) > 1 else 0.0:.3f}"
+                text += f" ({len(seeds)})" + (f" {failed}F" if failed else "")
+            else:
+                text = f"failed ({failed})" if failed else "-"
+            row += f"{text:>{width}}"
+        lines.append(row)
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""Suites: a dataset family and its grid of regime cells, each placed on the phase diagram."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from mmphase_bench.harness.submission import TaskSpec
+from mmphase_bench.models.encoders import ViewSpec
+
+logger = logging.getLogger(__name__)
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class SplitData:
+    """One split in memory: views (n, ...) float32, labels (n,) int64 or (n, q) float32, nuisance latents."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    labels: torch.Tensor
+    latents: dict[str, np.ndarray]
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    config: dict
+    exact_placement: dict | None = None  #: exact ratios and regime where the model is known
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    task: TaskSpec
+    x_spec: ViewSpec
+    y_spec: ViewSpec
+    cells: tuple[Cell, ...]
+    make_split: Callable[[Cell, str, int, int], SplitData] = field(repr=False)
+    placement_pca: int = 100
+
+    def cell(self, name: str) -> Cell:
+        for cell in self.cells:
+            if cell.name == name:
+                return cell
+        raise ValueError(f"--cells: suite {self.name!r} has no cell {name!r}; cells: {', '.join(c.name for c in self.cells)}")
+
+
+# ------------------------------------------------------------------------------ spiked
+
+
+def _spiked_split(cell: Cell, split: str, n: int, seed: int) -> SplitData:
+    from mmphase_bench.theory.presets import spiked_preset
+
+    model = spiked_preset(cell.config["preset"], seed=0)
+    draw = seed * len(SPLIT_NAMES) + SPLIT_NAMES.index(split)
+    x, y, signal = model.sample(n, seed=draw)
+    fingerprint = f"spiked:{cell.config['preset']}:basis0:draw{draw}:n{n}"
+    return SplitData(
+        torch.from_numpy(x).float(), torch.from_numpy(y).float(), torch.from_numpy(signal).float(), {}, fingerprint
+    )
+
+
+def _spiked_suite() -> Suite:
+    from mmphase_bench.theory.presets import PRESET_NAMES, spiked_preset
+
+    cells = []
+    for preset in PRESET_NAMES:
+        model = spiked_preset(preset)
+        delta_ca, delta_cp = model.separation_ratios()
+        cells.append(Cell(preset, {"preset": preset, "model": repr(model)}, {
+            "delta_ca": delta_ca, "delta_cp": delta_cp, "regime": model.regime().value, "method": "exact",
+        }))
+    return Suite(
+        "spiked", "the linear spiked model, one cell per regime (labels: the shared signal, R^2 probe)",
+        TaskSpec("regression", 3, latent_dim=3), ViewSpec((20,), kind="vector"), ViewSpec((20,), kind="vector"),
+        tuple(cells), _spiked_split,
+    )
+
+
+# ------------------------------------------------------------------------------ stereo image suites
+
+
+def _stereo_split_factory(cls, options: dict):
+    def make(cell: Cell, split: str, n: int, seed: int) -> SplitData:
+        dataset = cls.from_grid(cell.name, split=split, n=n, seed=seed, **options)
+        xs, ys, labels, latents = [], [], [], {}
+        for batch in dataset.batches(1024):
+            xs.append(batch.x.cpu())
+            ys.append(batch.y.cpu())
+            labels.append(batch.label.cpu())
+            for key, value in batch.latents.items():
+                if key != "label":
+                    latents.setdefault(key, []).append(value.cpu().numpy().reshape(value.shape[0], -1))
+        return SplitData(
+            torch.cat(xs), torch.cat(ys), torch.cat(labels),
+            {key: np.concatenate(parts) for key, parts in latents.items()}, dataset.fingerprint,
+        )
+
+    return make
+
+
+def _stereo_suite(name: str, cls, grid: dict, channels: int, n_classes: int, options: dict, description: str, placement_pca: int) -> Suite:
+    cells = tuple(
+        Cell(cell.name, {"jitter": cell.jitter, "noise_y": cell.noise_y, "nuisance_alignment": cell.nuisance_alignment, **options})
+        for cell in grid.values()
+    )
+    spec = ViewSpec((channels, 64, 64), kind="image")
+    return Suite(name, description, TaskSpec("classification", n_classes), spec, spec, cells,
+                 _stereo_split_factory(cls, options), placement_pca)
+
+
+def _dsprites_suite() -> Suite:
+    from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID, StereoDSprites
+
+    return _stereo_suite("stereo-dsprites", StereoDSprites, BENCHMARK_GRID, 1, 3, {},
+                         "Stereo-dSprites, the paper's jitter x noise grid (3 shapes, top-1 probe)", 60)
+
+
+def _shapes3d_suite() -> Suite:
+    from mmphase_bench.data.stereo_shapes3d import BENCHMARK_GRID, StereoShapes3D
+
+    return _stereo_suite("stereo-shapes3d", StereoShapes3D, BENCHMARK_GRID, 3, 4, {"protocol": "paper"},
+                         "Stereo-Shapes3D (paper protocol), the jitter x noise grid (4 shapes, top-1 probe)", 100)
+
+
+SUITE_BUILDERS = {"spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "stereo-shapes3d": _shapes3d_suite}
+
+
+def get_suite(name: str) -> Suite:
+    if name not in SUITE_BUILDERS:
+        raise ValueError(f"--suite must be one of {', '.join(SUITE_BUILDERS)}; got {name!r}")
+    return SUITE_BUILDERS[name]()
+
+
+def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int, seed: int = 0) -> dict:
+    """The cell's phase placement: exact where known, else ``estimate_phase`` on raw views.
+
+    Both views are reduced by one PCA (``suite.placement_pca`` components, fitted on the labelled
+    subsample, which is drawn from its own seed), then placed with resampled intervals.
+    """
+    if cell.exact_placement is not None:
+        return dict(cell.exact_placement)
+    from mmphase_bench.theory.phase_estimation import estimate_phase
+
+    data = suite.make_split(cell, "val", n_pairs, 10_000 + seed)
+    features = []
+    for view in (data.x, data.y):
+        flat = view.reshape(len(data), -1).double().numpy()
+        flat = flat - flat.mean(axis=0)
+        _, _, right_t = np.linalg.svd(flat, full_matrices=False)
+        features.append(flat @ right_t[: suite.placement_pca].T)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        estimate = estimate_phase(
+            features[0], features[1], data.labels.numpy(), task=suite.task.kind, n_pca=suite.placement_pca,
+            n_resamples=n_resamples, ridge_grid=None, seed=seed,
+        )
+    summary = estimate.to_dict()
+    return {
+        "method": "estimate_phase", "pairs": n_pairs, "resamples": n_resamples, "pca": suite.placement_pca,
+        **{key: summary[key] for key in ("delta_ca", "delta_cp", "delta_cp_reverse", "regime", "ci", "regime_probabilities")},
+    }

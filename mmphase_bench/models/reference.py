@@ -1,0 +1,279 @@
+"""The built-in reference submissions (``mmphase models list``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmphase_bench.harness.submission import Submission, TaskSpec
+from mmphase_bench.models.encoders import EMBEDDING_DIM, ViewSpec, build_decoder, build_encoder, projector
+from mmphase_bench.models.losses import InfoNCELoss, VICRegLoss
+
+
+def _width(task: TaskSpec | None) -> int:
+    """The representation width: the suite's latent dimension when it has one, else 128."""
+    return task.embedding_dim if task is not None else EMBEDDING_DIM
+
+
+class VICReg(Submission):
+    """CA: VICReg between the two views (paper-facts section 4).
+
+    Separate encoders f_X, f_Y (the paper's conv encoder, 128-d output), a 128-128-32 projector per
+    view, loss = VICRegLoss(g_X(f_X(x)), g_Y(f_Y(y))) with weights 25 / 25 / 1 and the variance term
+    averaged over the two branches (see :class:`~mmphase_bench.models.losses.VICRegLoss`). The probe
+    sees f_X(x), before the projector.
+    """
+
+    family = "CA"
+    name = "vicreg"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        width = _width(task)
+        self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
+        self.projector_x, self.projector_y = projector(width), projector(width)
+        self.criterion = VICRegLoss()
+
+    def loss(self, x, y):
+        return self.criterion(self.projector_x(self.encoder_x(x)), self.projector_y(self.encoder_y(y)))
+
+    def embed(self, x):
+        return self.encoder_x(x)
+
+    def embed_y(self, y):
+        return self.encoder_y(y)
+
+
+class InfoNCE(Submission):
+    """CA: CLIP-style symmetric contrastive loss with a learned temperature between projections of
+    the two views' encodings (128-128-32 projectors); the probe sees f_X(x)."""
+
+    family = "CA"
+    name = "infonce"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        width = _width(task)
+        self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
+        self.projector_x, self.projector_y = projector(width), projector(width)
+        self.criterion = InfoNCELoss()
+
+    def loss(self, x, y):
+        return self.criterion(self.projector_x(self.encoder_x(x)), self.projector_y(self.encoder_y(y)))
+
+    def embed(self, x):
+        return self.encoder_x(x)
+
+    def embed_y(self, y):
+        return self.encoder_y(y)
+
+
+class Reconstruct(Submission):
+    """CP (x -> y): ``MSE(f_D(f_X(x)), y)`` with a decoder mirroring the encoder (transposed convs
+    for images); the clean-to-noisy direction of the paper. The probe sees f_X(x)."""
+
+    family = "CP"
+    name = "reconstruct"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        self.encoder_x = build_encoder(x_spec, _width(task))
+        self.decoder = build_decoder(y_spec, _width(task))
+
+    def loss(self, x, y):
+        return F.mse_loss(self.decoder(self.encoder_x(x)), y)
+
+    def embed(self, x):
+        return self.encoder_x(x)
+
+
+class ReconstructReverse(Submission):
+    """CP (y -> x): ``MSE(f_D(f_Y(y)), x)``; the source view is y, so the probe sees f_Y(y)
+    (``probe_view = "y"``); ``embed(x)`` is not defined for this model."""
+
+    family = "CP"
+    name = "reconstruct-reverse"
+    probe_view = "y"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        self.encoder_y = build_encoder(y_spec, _width(task))
+        self.decoder = build_decoder(x_spec, _width(task))
+
+    def loss(self, x, y):
+        return F.mse_loss(self.decoder(self.encoder_y(y)), x)
+
+    def embed(self, x):
+        raise NotImplementedError("reconstruct-reverse encodes y; its probe uses embed_y")
+
+    def embed_y(self, y):
+        return self.encoder_y(y)
+
+
+class Joint(Submission):
+    """The CA/CP interpolation: ``MSE(f_D(f_X(x)), y) + lam * VICReg(g_X(f_X(x)), g_Y(f_Y(y))) / 25``.
+
+    The nonlinear counterpart of the linear joint objective (paper-facts section 1): lam = 0 is CP;
+    large lam approaches CA. The VICReg term (divided by its invariance weight, so that lam weighs an
+    MSE-like alignment) keeps the aligned codes from collapsing. Default lam = 1.
+    """
+
+    family = "other"
+    name = "joint"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None, lam: float = 1.0):
+        super().__init__(x_spec, y_spec, task)
+        if not lam >= 0:
+            raise ValueError(f"lam must be >= 0, got {lam}")
+        self.lam = float(lam)
+        width = _width(task)
+        self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
+        self.decoder = build_decoder(y_spec, width)
+        self.projector_x, self.projector_y = projector(width), projector(width)
+        self.criterion = VICRegLoss()
+
+    def loss(self, x, y):
+        code = self.encoder_x(x)
+        prediction = F.mse_loss(self.decoder(code), y)
+        if self.lam == 0:
+            return prediction
+        alignment = self.criterion(self.projector_x(code), self.projector_y(self.encoder_y(y))) / self.criterion.invariance_weight
+        return prediction + self.lam * alignment
+
+    def embed(self, x):
+        return self.encoder_x(x)
+
+    def embed_y(self, y):
+        return self.encoder_y(y)
+
+
+class _ClosedForm(Submission):
+    """Shared machinery of the closed-form submissions: PCA of each view fitted on the training pairs
+    (at most ``max_fit_samples``), then a linear map; no SGD."""
+
+    closed_form = True
+    n_pca = 100
+    n_components = 32
+    max_fit_samples = 20_000
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        self.register_buffer("x_mean", torch.zeros(x_spec.size))
+        self.register_buffer("x_map", torch.zeros(x_spec.size, 1))
+        self.register_buffer("y_mean", torch.zeros(y_spec.size))
+        self.register_buffer("y_map", torch.zeros(y_spec.size, 1))
+        self.fitted = False
+
+    @staticmethod
+    def _pca(data: np.ndarray, n_keep: int) -> tuple[np.ndarray, np.ndarray]:
+        mean = data.mean(axis=0)
+        _, singular, right_t = np.linalg.svd(data - mean, full_matrices=False)
+        rank = int(np.sum(singular > singular[0] * 1e-6)) if singular[0] > 0 else 1
+        return mean, right_t[: min(n_keep, rank)].T
+
+    def _components(self) -> int:
+        """32 components, or the suite's latent dimension when it has one (the spiked model's k)."""
+        return self.task.latent_dim if self.task is not None and self.task.latent_dim else self.n_components
+
+    def _flat(self, data: torch.Tensor) -> np.ndarray:
+        array = data.detach().cpu().reshape(data.shape[0], -1).double().numpy()
+        return array[: self.max_fit_samples]
+
+    def _set(self, mean_x, map_x, mean_y=None, map_y=None) -> None:
+        self.x_mean = torch.as_tensor(mean_x, dtype=torch.float32)
+        self.x_map = torch.as_tensor(map_x, dtype=torch.float32)
+        if mean_y is not None:
+            self.y_mean = torch.as_tensor(mean_y, dtype=torch.float32)
+            self.y_map = torch.as_tensor(map_y, dtype=torch.float32)
+        self.fitted = True
+
+    def loss(self, x, y):
+        raise RuntimeError(f"{type(self).__name__} is fitted in closed form, not by SGD")
+
+    def embed(self, x):
+        return (x.reshape(x.shape[0], -1) - self.x_mean) @ self.x_map
+
+
+class LinearCCA(_ClosedForm):
+    """CA in closed form: PCA (100 components) of each view, then CCA (``mmphase_bench.CCA``, ridge
+    1e-6 relative to the mean PCA variance) keeping 32 canonical pairs; features = canonical variates."""
+
+    family = "CA"
+    name = "linear-cca"
+
+    def fit_closed_form(self, x, y, labels=None) -> None:
+        from mmphase_bench.theory.cca import CCA
+
+        x, y = self._flat(x), self._flat(y)
+        mean_x, pcs_x = self._pca(x, self.n_pca)
+        mean_y, pcs_y = self._pca(y, self.n_pca)
+        zx, zy = (x - mean_x) @ pcs_x, (y - mean_y) @ pcs_y
+        ridge = 1e-6 * float(np.mean(np.concatenate([zx.var(axis=0), zy.var(axis=0)])))
+        k = min(self._components(), zx.shape[1], zy.shape[1])
+        cca = CCA(n_components=k, ridge=ridge).fit(zx, zy)
+        # The features are (z - mean_z) W with z = (x - mean_x) P: fold the two means into one.
+        self._set(mean_x + pcs_x @ cca.x_mean_, pcs_x @ cca.x_weights_, mean_y + pcs_y @ cca.y_mean_, pcs_y @ cca.y_weights_)
+
+    def embed_y(self, y):
+        return (y.reshape(y.shape[0], -1) - self.y_mean) @ self.y_map
+
+
+class LinearRRR(_ClosedForm):
+    """CP in closed form: PCA (100 components) of each view, then reduced-rank regression
+    (``mmphase_bench.RRR``, rank 32) of y's PCA scores on x's; features = the rank-32 code of x."""
+
+    family = "CP"
+    name = "linear-rrr"
+
+    def fit_closed_form(self, x, y, labels=None) -> None:
+        from mmphase_bench.theory.rrr import RRR
+
+        x, y = self._flat(x), self._flat(y)
+        mean_x, pcs_x = self._pca(x, self.n_pca)
+        mean_y, pcs_y = self._pca(y, self.n_pca)
+        zx, zy = (x - mean_x) @ pcs_x, (y - mean_y) @ pcs_y
+        ridge = 1e-6 * float(np.mean(zx.var(axis=0)))
+        k = min(self._components(), zx.shape[1], zy.shape[1])
+        rrr = RRR(n_components=k, ridge=ridge).fit(zx, zy)
+        self._set(mean_x + pcs_x @ rrr.x_mean_, pcs_x @ rrr.encoder_)
+
+
+class Unimodal(_ClosedForm):
+    """The "do not use the other modality" baseline: PCA of the source view alone (128 components, or
+    the suite's latent dimension)."""
+
+    family = "other"
+    name = "unimodal"
+    n_pca = EMBEDDING_DIM
+
+    def fit_closed_form(self, x, y=None, labels=None) -> None:
+        width = self.task.latent_dim if self.task is not None and self.task.latent_dim else self.n_pca
+        mean_x, pcs_x = self._pca(self._flat(x), width)
+        self._set(mean_x, pcs_x)
+
+
+class Supervised(Submission):
+    """The ceiling: the source encoder trained on the labels (cross-entropy for classes, MSE for
+    continuous targets) through a linear head. The probe sees the encoder's output."""
+
+    family = "other"
+    name = "supervised"
+    uses_labels = True
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        if task is None:
+            raise ValueError("supervised needs the task specification")
+        self.encoder_x = build_encoder(x_spec, _width(task))
+        self.head = nn.Linear(_width(task), task.n_outputs)
+
+    def loss(self, x, y, labels):
+        output = self.head(self.encoder_x(x))
+        if self.task.kind == "classification":
+            return F.cross_entropy(output, labels.long())
+        return F.mse_loss(output, labels.float().reshape(output.shape))
+
+    def embed(self, x):
+        return self.encoder_x(x)
