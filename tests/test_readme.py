@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,11 +45,23 @@ def test_command_line_examples_run(tmp_path):
     assert (tmp_path / "phase.json").exists() and (tmp_path / "demo.png").exists()
 
 
+@pytest.mark.slow
+def test_harness_examples_run(tmp_path):
+    block = next(b for b in _blocks("bash") if "mmphase run --model" in b and "mmphase models list" in b)
+    shutil.copytree(README.parent / "examples", tmp_path / "examples")
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in _commands(block):
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{command!r} failed:\n{result.stdout}\n{result.stderr}"
+    assert len(list((tmp_path / "runs" / "spiked").glob("*/*.json"))) == 8
+    assert len(list((tmp_path / "runs" / "stereo-dsprites").glob("*/*.json"))) == 4
+
+
 def test_quick_start_has_exactly_the_two_commands():
     quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = [c for block in re.findall(r"```bash\n(.*?)```", quick_start, flags=re.S) for c in _commands(block)]
     assert commands == [
-        "pip install -e . && mmphase phase demo --out phase-demo.png",
+        "pip install -e . && mmphase run --model linear-cca,linear-rrr,vicreg,reconstruct,unimodal --suite spiked --scale small --seeds 0",
         'pip install -e ".[test]" && pytest',
     ]
     ci = (README.parent / ".ci" / "run").read_text()

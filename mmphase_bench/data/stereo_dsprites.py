@@ -59,6 +59,7 @@ class StereoDSprites(StereoPairs):
     Use :meth:`batches` for speed (whole batches on the device); ``dataset[i]`` gives the same values.
     """
 
+    benchmark_grid = BENCHMARK_GRID
     dataset_name = "stereo-dsprites"
     protocol_name = PROTOCOL_VERSION
 
@@ -88,13 +89,6 @@ class StereoDSprites(StereoPairs):
     def _extra_description(self) -> dict:
         return {"source": self._source_name}
 
-    @classmethod
-    def from_grid(cls, cell: str, **kwargs) -> "StereoDSprites":
-        """A dataset at a named cell of the benchmark grid, e.g. ``"jitter0.2-noise0.5"``."""
-        if cell not in BENCHMARK_GRID:
-            raise ValueError(f"cell must be one of {', '.join(BENCHMARK_GRID)}; got {cell!r}")
-        spec = BENCHMARK_GRID[cell]
-        return cls(jitter=spec.jitter, noise_y=spec.noise_y, **kwargs)
 
 
 __all__ = ["StereoDSprites", "BENCHMARK_GRID", "GridCell", "NOISE_LEVELS", "PROTOCOL_VERSION", "check_float"]

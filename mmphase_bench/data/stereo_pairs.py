@@ -43,6 +43,16 @@ class StereoPairs(Dataset):
 
     dataset_name = "stereo-pairs"
     protocol_name = "stereo-templates"
+    #: Named cells of the benchmark grid (name -> cell with ``jitter`` and ``noise_y``), set by subclasses.
+    benchmark_grid: dict = {}
+
+    @classmethod
+    def from_grid(cls, cell: str, **kwargs) -> "StereoPairs":
+        """A dataset at a named cell of the benchmark grid, e.g. ``"jitter0.2-noise0.5"``."""
+        if cell not in cls.benchmark_grid:
+            raise ValueError(f"cell must be one of {', '.join(cls.benchmark_grid)}; got {cell!r}")
+        spec = cls.benchmark_grid[cell]
+        return cls(jitter=spec.jitter, noise_y=spec.noise_y, **kwargs)
 
     def __init__(
         self,

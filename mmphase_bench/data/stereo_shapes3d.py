@@ -23,7 +23,7 @@ from mmphase_bench.data.shapes3d import (
     DEFAULT_SCENE, FACTOR_VALUES, SHAPE_NAMES, Cameras, SceneGeometry, render_scenes, shapes3d_source,
 )
 from mmphase_bench.data.stereo import BLOCK, StereoConfig
-from mmphase_bench.data.stereo_dsprites import GridCell, NOISE_LEVELS
+from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID as DSPRITES_GRID
 from mmphase_bench.data.stereo_pairs import PairBatch, StereoPairs
 from mmphase_bench.validation import check_choice
 
@@ -33,11 +33,8 @@ PROTOCOL_VERSIONS = {"paper": "stereo-shapes3d/paper/1", "stereo": "stereo-shape
 YAW_JITTER_DEGREES = 10.0
 #: Half-width of the floor square the object is placed in (world units).
 OBJECT_RANGE = 1.0
-BENCHMARK_GRID = {
-    f"jitter{jitter:g}-noise{noise:g}": GridCell(f"jitter{jitter:g}-noise{noise:g}", jitter, noise)
-    for jitter in (0.0, 0.2, 0.5)
-    for noise in NOISE_LEVELS.values()
-}
+#: The same jitter x noise grid as Stereo-dSprites (paper-facts section 4).
+BENCHMARK_GRID = dict(DSPRITES_GRID)
 
 
 class StereoShapes3D(StereoPairs):
@@ -50,6 +47,7 @@ class StereoShapes3D(StereoPairs):
     ``source`` is "procedural" or the path of the official ``3dshapes.h5`` (paper protocol templates).
     """
 
+    benchmark_grid = BENCHMARK_GRID
     dataset_name = "stereo-shapes3d"
 
     def __init__(
@@ -90,13 +88,6 @@ class StereoShapes3D(StereoPairs):
             description["scene"] = {k: getattr(self.scene, k) for k in self.scene.__dataclass_fields__}
         return description
 
-    @classmethod
-    def from_grid(cls, cell: str, **kwargs) -> "StereoShapes3D":
-        """A dataset at a named cell of the benchmark grid, e.g. ``"jitter0.2-noise0.5"``."""
-        if cell not in BENCHMARK_GRID:
-            raise ValueError(f"cell must be one of {', '.join(BENCHMARK_GRID)}; got {cell!r}")
-        spec = BENCHMARK_GRID[cell]
-        return cls(jitter=spec.jitter, noise_y=spec.noise_y, **kwargs)
 
     # ------------------------------------------------------------------ the stereo protocol
     def _draw_latents(self, generator: torch.Generator) -> dict[str, torch.Tensor]:

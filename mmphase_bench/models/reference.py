@@ -17,7 +17,33 @@ def _width(task: TaskSpec | None) -> int:
     return task.embedding_dim if task is not None else EMBEDDING_DIM
 
 
-class VICReg(Submission):
+class _TwoTowers(Submission):
+    """Shared structure of the CA submissions: an encoder and a 128-128-32 projector per view, and a
+    criterion between the two projections. The probe sees f_X(x), before the projector."""
+
+    family = "CA"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        width = _width(task)
+        self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
+        self.projector_x, self.projector_y = projector(width), projector(width)
+        self.criterion = self.make_criterion()
+
+    def make_criterion(self) -> nn.Module:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def loss(self, x, y):
+        return self.criterion(self.projector_x(self.encoder_x(x)), self.projector_y(self.encoder_y(y)))
+
+    def embed(self, x):
+        return self.encoder_x(x)
+
+    def embed_y(self, y):
+        return self.encoder_y(y)
+
+
+class VICReg(_TwoTowers):
     """CA: VICReg between the two views (paper-facts section 4).
 
     Separate encoders f_X, f_Y (the paper's conv encoder, 128-d output), a 128-128-32 projector per
@@ -26,48 +52,20 @@ class VICReg(Submission):
     sees f_X(x), before the projector.
     """
 
-    family = "CA"
     name = "vicreg"
 
-    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
-        super().__init__(x_spec, y_spec, task)
-        width = _width(task)
-        self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
-        self.projector_x, self.projector_y = projector(width), projector(width)
-        self.criterion = VICRegLoss()
-
-    def loss(self, x, y):
-        return self.criterion(self.projector_x(self.encoder_x(x)), self.projector_y(self.encoder_y(y)))
-
-    def embed(self, x):
-        return self.encoder_x(x)
-
-    def embed_y(self, y):
-        return self.encoder_y(y)
+    def make_criterion(self) -> nn.Module:
+        return VICRegLoss()
 
 
-class InfoNCE(Submission):
+class InfoNCE(_TwoTowers):
     """CA: CLIP-style symmetric contrastive loss with a learned temperature between projections of
     the two views' encodings (128-128-32 projectors); the probe sees f_X(x)."""
 
-    family = "CA"
     name = "infonce"
 
-    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
-        super().__init__(x_spec, y_spec, task)
-        width = _width(task)
-        self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
-        self.projector_x, self.projector_y = projector(width), projector(width)
-        self.criterion = InfoNCELoss()
-
-    def loss(self, x, y):
-        return self.criterion(self.projector_x(self.encoder_x(x)), self.projector_y(self.encoder_y(y)))
-
-    def embed(self, x):
-        return self.encoder_x(x)
-
-    def embed_y(self, y):
-        return self.encoder_y(y)
+    def make_criterion(self) -> nn.Module:
+        return InfoNCELoss()
 
 
 class Reconstruct(Submission):

@@ -391,13 +391,7 @@ def estimate_phase(
     reference = results["in_sample"]
     union = {key: _union(*(result.ci[key] for result in results.values())) for key in RATIO_NAMES.values()}
     pooled = [draw for name in estimators for draw in draws[name]]
-    if pooled:
-        counts = {regime.value: 0 for regime in Regime}
-        for draw in pooled:
-            counts[Regime.from_ratios(draw["delta_ca"], draw["delta_cp"]).value] += 1
-        probabilities = {key: count / len(pooled) for key, count in counts.items()}
-    else:
-        probabilities = reference.regime_probabilities
+    probabilities = _regime_frequencies(pooled) if pooled else reference.regime_probabilities
     ratios = reference.ratios
     return PhaseEstimate(
         delta_ca=ratios["delta_ca"],
@@ -443,10 +437,7 @@ def _summarise(name: str, spectra: dict[str, SpectrumEstimate], draws: list[dict
             else None
         )
     if draws:
-        counts = {regime.value: 0 for regime in Regime}
-        for draw in draws:
-            counts[Regime.from_ratios(draw["delta_ca"], draw["delta_cp"]).value] += 1
-        probabilities = {key: count / len(draws) for key, count in counts.items()}
+        probabilities = _regime_frequencies(draws)
     else:
         regime = Regime.from_ratios(spectra["cca"].ratio, spectra["rrr"].ratio)
         probabilities = {r.value: float(r is regime) for r in Regime}
@@ -454,6 +445,14 @@ def _summarise(name: str, spectra: dict[str, SpectrumEstimate], draws: list[dict
 
 
 _SPECTRUM_OF = {key: name for name, key in RATIO_NAMES.items()}
+
+
+def _regime_frequencies(draws: list[dict]) -> dict[str, float]:
+    """Share of resampled ratio pairs (CP x -> y) landing in each regime."""
+    counts = {regime.value: 0 for regime in Regime}
+    for draw in draws:
+        counts[Regime.from_ratios(draw["delta_ca"], draw["delta_cp"]).value] += 1
+    return {key: count / len(draws) for key, count in counts.items()}
 
 
 def _union(*intervals: tuple[float, float] | None) -> tuple[float, float] | None:
