@@ -540,7 +540,8 @@ def _min_max_rule(values: np.ndarray, is_signal: np.ndarray) -> tuple[float | No
 def _rank_rule(values: np.ndarray, is_signal: np.ndarray) -> tuple[float | None, float | None]:
     """Cross-fitted: held-out value of the lowest-ranked signal and the top-ranked nuisance component."""
     signal, nuisance = np.flatnonzero(is_signal), np.flatnonzero(~is_signal)
-    weakest = float(values[signal[-1]]) if signal.size else None
+    # Held-out values are noisy and can fall below 0; a coupling is never negative, so clamp.
+    weakest = float(max(values[signal[-1]], 0.0)) if signal.size else None
     floor = float(max(values[nuisance[0]], 0.0)) if nuisance.size else None
     return weakest, floor
 

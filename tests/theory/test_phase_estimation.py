@@ -272,3 +272,19 @@ def test_invalid_types(small):
         estimate_phase(X, Y, S, n_components=2.5)
     with pytest.raises(TypeError, match="zx must be a numeric array"):
         estimate_phase(np.full(X.shape, "a"), Y, S)
+
+
+def test_ratios_and_intervals_are_never_negative_with_weak_signal():
+    # Weak, noisy signal: held-out couplings of the cross-fitted estimator scatter around 0, and a
+    # ratio of couplings must still never be negative (it once was, through a negative numerator).
+    rng = np.random.default_rng(7)
+    signal = rng.normal(size=(400, 1))
+    x = np.hstack([0.3 * signal + rng.normal(size=(400, 1)), rng.normal(size=(400, 9))])
+    y = np.hstack([0.3 * signal + rng.normal(size=(400, 1)), rng.normal(size=(400, 9))])
+    estimate = estimate_phase(x, y, signal[:, 0] > 0, n_resamples=40, ridge_grid=None, seed=3)
+    for result in estimate.estimators.values():
+        for interval in result.ci.values():
+            if interval is not None:
+                assert interval[0] >= 0 and interval[1] >= interval[0]
+        for value in result.ratios.values():
+            assert value is None or value >= 0
