@@ -61,8 +61,11 @@ def read_result(path: Path) -> dict | None:
 
 
 def write_result(path: Path, result: dict) -> None:
-    validate_result(result)
-    write_text_atomic(path, json.dumps(_plain(result), indent=2, sort_keys=True) + "\n")
+    """Validate what will be on disk (non-finite numbers become strings, which the schema rejects
+    where a number is required), then write it atomically."""
+    plain = _plain(result)
+    validate_result(plain)
+    write_text_atomic(path, json.dumps(plain, indent=2, sort_keys=True) + "\n")
 
 
 def _plain(value):

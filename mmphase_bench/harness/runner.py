@@ -162,7 +162,11 @@ def run_benchmark(config: RunConfig) -> list[dict]:
                 for submission, protocol, path in pending:
                     bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
                     result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device)
-                    write_result(path, result)
+                    try:
+                        write_result(path, result)
+                    except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
+                        result.update(status="failed", error=f"invalid result: {error}", metrics={}, diagnostics={})
+                        write_result(path, result)
                     results.append(result)
                     bar.update()
                 del data
@@ -196,11 +200,8 @@ def summary_table(results: Sequence[dict]) -> str:
             failures[key] = failures.get(key, 0) + 1
         else:
             values.setdefault(key, []).append(value)
-    width = max(16, *(len(m) + 2 for m in models))
-    header = f"{'cell':<22}{'regime':<10}" + "".join(f"{m:>{width}}" for m in models)
-    lines = [f"{metric} of the linear probe, mean +- sd over seeds", header, "-" * len(header)]
+    texts = {}
     for cell in cells:
-        row = f"{cell:<22}{regimes.get(cell, '?'):<10}"
         for model in models:
             seeds = values.get((cell, model), [])
             failed = failures.get((cell, model), 0)
@@ -209,6 +210,12 @@ def summary_table(results: Sequence[dict]) -> str:
                 text += f" ({len(seeds)})" + (f" {failed}F" if failed else "")
             else:
                 text = f"failed ({failed})" if failed else "-"
-            row += f"{text:>{width}}"
-        lines.append(row)
+            texts[cell, model] = text
+    # Two spaces at least between columns, whatever the names and numbers.
+    width = 2 + max(len(text) for text in [*texts.values(), *models])
+    cell_width = 2 + max(len("cell"), *(len(c) for c in cells))
+    header = f"{'cell':<{cell_width}}{'regime':<10}" + "".join(f"{m:>{width}}" for m in models)
+    lines = [f"{metric} of the linear probe, mean +- sd over seeds (number of seeds)", header, "-" * len(header)]
+    for cell in cells:
+        lines.append(f"{cell:<{cell_width}}{regimes.get(cell, '?'):<10}" + "".join(f"{texts[cell, m]:>{width}}" for m in models))
     return "\n".join(lines)

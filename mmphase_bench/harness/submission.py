@@ -160,8 +160,8 @@ def load_submission(spec: str) -> LoadedSubmission:
     else:
         try:
             module = importlib.import_module(target)
-        except ImportError as error:
-            raise ValueError(f"--model: cannot import module {target!r}: {error}") from None
+        except Exception as error:  # the user's module: report what went wrong in one line
+            raise ValueError(f"--model: cannot import module {target!r}: {type(error).__name__}: {error}") from None
         source, source_file = f"module:{target}:{class_name}", Path(inspect.getfile(module))
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):

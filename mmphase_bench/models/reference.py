@@ -180,11 +180,13 @@ class _ClosedForm(Submission):
         return array[: self.max_fit_samples]
 
     def _set(self, mean_x, map_x, mean_y=None, map_y=None) -> None:
-        self.x_mean = torch.as_tensor(mean_x, dtype=torch.float32)
-        self.x_map = torch.as_tensor(map_x, dtype=torch.float32)
+        # New buffers go where the module already is (the harness moves it to the device first).
+        options = dict(dtype=torch.float32, device=self.x_mean.device)
+        self.x_mean = torch.as_tensor(mean_x, **options)
+        self.x_map = torch.as_tensor(map_x, **options)
         if mean_y is not None:
-            self.y_mean = torch.as_tensor(mean_y, dtype=torch.float32)
-            self.y_map = torch.as_tensor(map_y, dtype=torch.float32)
+            self.y_mean = torch.as_tensor(mean_y, **options)
+            self.y_map = torch.as_tensor(map_y, **options)
         self.fitted = True
 
     def loss(self, x, y):

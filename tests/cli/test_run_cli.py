@@ -1,0 +1,155 @@
+"""``mmphase run``, ``mmphase models list`` and ``mmphase suites list``."""
+
+import json
+import textwrap
+
+import pytest
+
+from mmphase_bench.cli.main import EXIT_BAD_INPUT, build_parser, main
+from mmphase_bench.harness.scales import SCALES
+from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
+from mmphase_bench.models.registry import REGISTRY
+
+
+def test_run_writes_results_and_prints_the_summary(tmp_path, capsys):
+    out = tmp_path / "runs"
+    code = main(["run", "--model", "unimodal,linear-cca", "--suite", "spiked", "--scale", "smoke",
+                 "--seeds", "0,1", "--out", str(out), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    files = sorted(out.rglob("*.json"))
+    assert len(files) == 16  # 2 models x 4 cells x 2 seeds
+    assert sorted({f.parent.name for f in files}) == ["linear-cca", "unimodal"]
+    assert all(json.loads(f.read_text())["status"] == "ok" for f in files)
+    assert "R^2 of the linear probe, mean +- sd over seeds" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("cell"))
+    assert "unimodal" in header and "linear-cca" in header
+    for cell in ("both", "ca_only", "cp_only", "neither"):
+        row = next(line for line in printed.splitlines() if line.startswith(cell))
+        assert row.count("+-") == 2 and row.count("(2)") == 2
+    assert f"16 results in {out}/spiked/ (0 failed)" in printed
+    assert "FAILED" not in printed
+
+
+def test_run_resumes(tmp_path, capsys):
+    arguments = ["run", "--model", "unimodal", "--suite", "spiked", "--cells", "both,neither", "--scale", "smoke",
+                 "--seeds", "0", "--out", str(tmp_path), "--device", "cpu"]
+    assert main(arguments) == 0
+    first = capsys.readouterr().out
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+    assert len(stamps) == 2
+    assert main(arguments) == 0
+    assert capsys.readouterr().out == first
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")} == stamps  # nothing rewritten
+
+
+def test_run_with_the_example_submission(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    code = main(["run", "--model", "examples/linear_autoencoder.py:LinearPredictor", "--suite", "spiked", "--cells", "both",
+                 "--scale", "smoke", "--seeds", "0", "--out", str(tmp_path), "--device", "cpu"])
+    assert code == 0
+    assert "linear-predictor" in capsys.readouterr().out
+    assert (tmp_path / "spiked" / "linear-predictor" / "both__seed0.json").is_file()
+
+
+def test_run_defaults():
+    args = build_parser().parse_args(["run", "--model", "vicreg", "--suite", "spiked"])
+    assert (args.scale, args.seeds, str(args.out), args.device, args.cells) == ("small", "0,1,2", "runs", "auto", None)
+
+
+def test_models_list(capsys):
+    assert main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(REGISTRY) == 9
+    for line, (name, cls) in zip(lines, REGISTRY.items()):
+        words = line.split()
+        assert words[0] == name and words[1] == cls.family
+        assert line.split(None, 2)[2] == cls.__doc__.strip().splitlines()[0]
+
+
+def test_suites_list(capsys):
+    assert main(["suites", "list"]) == 0
+    printed = capsys.readouterr().out
+    for name in SUITE_BUILDERS:
+        assert f"\n{name}: " in f"\n{printed}"
+        for cell in get_suite(name).cells:
+            assert cell.name in printed
+    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d"}
+    assert "exact: Delta_CA 2.98, Delta_CP 4.52, both" in printed
+    assert "placement estimated per scale" in printed
+    scales = printed.split("\nscales:\n", 1)[1]
+    for name, scale in SCALES.items():
+        assert f"  {name:<6} train {scale.n_train}, val {scale.n_val}, test {scale.n_test}" in scales
+    assert [line.split()[0] for line in scales.strip().splitlines()] == ["smoke", "small", "paper"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "unimodal", "--suite", "nope"], "--suite must be one of spiked, stereo-dsprites, stereo-shapes3d; got 'nope'"),
+    (["--model", "unimodal", "--suite", "spiked", "--scale", "huge"], "--scale must be one of smoke, small, paper; got 'huge'"),
+    (["--model", "unimodal", "--suite", "spiked", "--cells", "both,nope"], "--cells: suite 'spiked' has no cell 'nope'"),
+    (["--model", "unimodal", "--suite", "spiked", "--seeds", "a,b"], "--seeds must be comma-separated non-negative integers, got 'a,b'"),
+    (["--model", "unimodal", "--suite", "spiked", "--seeds=0,-1"], "--seeds must be comma-separated non-negative integers"),
+    (["--model", "unimodal", "--suite", "spiked", "--seeds", ","], "--seeds must be comma-separated non-negative integers"),
+    (["--model", "unimodal,nope", "--suite", "spiked"], "--model 'nope' is neither a built-in model"),
+    (["--model", "missing/model.py:Model", "--suite", "spiked"], "--model: submission file not found: missing/model.py"),
+    (["--model", "unimodal", "--suite", "spiked", "--device", "toaster"], "--device must be auto, cpu or cuda[:N]"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    arguments = ["run", *arguments]
+    if "--scale" not in arguments:
+        arguments += ["--scale", "smoke"]
+    code = main([*arguments, "--out", str(tmp_path / "runs")])
+    captured = capsys.readouterr()
+    assert code == EXIT_BAD_INPUT == 2
+    assert captured.err.startswith("mmphase: error: ")
+    assert captured.err.count("\n") == 1
+    assert message in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_required_argument_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--suite", "spiked"])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_a_failing_submission_exits_1_and_prints_failed_lines(tmp_path, capsys):
+    path = tmp_path / "explodes.py"
+    path.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+        from mmphase_bench.harness import Submission
+
+        class Explodes(Submission):
+            family = "CA"
+
+            def __init__(self, x_spec, y_spec, task=None):
+                super().__init__(x_spec, y_spec, task)
+                self.layer = nn.Linear(x_spec.size, 2)
+
+            def loss(self, x, y):
+                return self.layer(x).sum() * float("nan")
+
+            def embed(self, x):
+                return self.layer(x)
+    """))
+    out = tmp_path / "runs"
+    code = main(["run", "--model", f"unimodal,{path}:Explodes", "--suite", "spiked", "--cells", "both,cp_only",
+                 "--scale", "smoke", "--seeds", "0", "--out", str(out), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    failed = [line for line in printed.splitlines() if line.startswith("FAILED")]
+    assert failed == [
+        "FAILED explodes / both / seed 0: TrainingDiverged: loss became nan at epoch 0, step 0",
+        "FAILED explodes / cp_only / seed 0: TrainingDiverged: loss became nan at epoch 0, step 0",
+    ]
+    assert f"4 results in {out}/spiked/ (2 failed)" in printed
+    assert "failed (1)" in printed
+    statuses = {p.parent.name + "/" + p.stem: json.loads(p.read_text())["status"] for p in out.rglob("*.json")}
+    assert statuses == {"unimodal/both__seed0": "ok", "unimodal/cp_only__seed0": "ok",
+                        "explodes/both__seed0": "failed", "explodes/cp_only__seed0": "failed"}

@@ -1,0 +1,465 @@
+"""The runner: every built-in model on every suite, resumable runs, isolated failures, deterministic
+results, cached placements and the summary table."""
+
+import json
+import re
+import textwrap
+
+import pytest
+import torch
+
+from mmphase_bench.harness import runner
+from mmphase_bench.harness.results import _plain, protocol_hash, read_result, result_path, validate_result
+from mmphase_bench.harness.runner import (
+    RunConfig, cell_placement, headline_metric, resolve_device, run_benchmark, summary_table,
+)
+from mmphase_bench.harness.scales import SCALES
+from mmphase_bench.harness.submission import load_submission
+from mmphase_bench.harness.suites import get_suite
+from mmphase_bench.models.registry import REGISTRY
+from mmphase_bench.theory.presets import spiked_preset
+
+SMOKE = SCALES["smoke"]
+
+
+def config(out, models, suite="spiked", cells=None, seeds=(0,)):
+    return RunConfig(models=tuple(models), suite=suite, cells=tuple(cells) if cells else None, scale="smoke",
+                     seeds=tuple(seeds), out=out, device="cpu")
+
+
+def plain(result):
+    """A result as it reads back from its JSON file."""
+    return json.loads(json.dumps(_plain(result)))
+
+
+def by_key(results):
+    return {(r["submission"]["name"], r["cell"]["name"], r["seed"]): r for r in results}
+
+
+@pytest.fixture
+def count_run_one(monkeypatch):
+    """Wraps runner.run_one; the returned list records (model, cell, seed) of each call."""
+    calls = []
+    original = runner.run_one
+
+    def counting(loaded, suite, cell, scale, seed, *args, **kwargs):
+        calls.append((loaded.name, cell.name, seed))
+        return original(loaded, suite, cell, scale, seed, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_one", counting)
+    return calls
+
+
+FRAGILE = """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from mmphase_bench.harness import Submission
+
+
+    def noisy_cell(y):
+        # The spiked cells ca_only and neither have y nuisance variance 50 (mean y^2 ~ 43); both and
+        # cp_only have mean y^2 below 2.
+        return float(y.pow(2).mean()) > 10.0
+
+
+    class Fragile(Submission):
+        family = "CP"
+        name = "fragile"
+
+        def __init__(self, x_spec, y_spec, task=None):
+            super().__init__(x_spec, y_spec, task)
+            self.encoder = nn.Linear(x_spec.size, task.embedding_dim)
+            self.decoder = nn.Linear(task.embedding_dim, y_spec.size)
+
+        def loss(self, x, y):
+            loss = F.mse_loss(self.decoder(self.encoder(x.flatten(1))), y.flatten(1))
+            return loss * float("nan") if noisy_cell(y) else loss
+
+        def embed(self, x):
+            return self.encoder(x.flatten(1))
+
+
+    class Raising(Fragile):
+        name = "raising"
+
+        def loss(self, x, y):
+            if noisy_cell(y):
+                raise RuntimeError("custom failure on a noisy cell")
+            return super().loss(x, y)
+"""
+
+
+@pytest.fixture
+def fragile_file(tmp_path):
+    path = tmp_path / "fragile_models.py"
+    path.write_text(textwrap.dedent(FRAGILE))
+    return path
+
+
+# ------------------------------------------------------------------ (a) every model on every suite
+
+
+def _check_ok_results(results, suite_name, cell_name, out):
+    suite = get_suite(suite_name)
+    assert len(results) == len(REGISTRY)
+    assert [r["submission"]["name"] for r in results] == list(REGISTRY)
+    for result in results:
+        name = result["submission"]["name"]
+        assert result["status"] == "ok", (name, result["error"])
+        assert result["error"] is None
+        validate_result(result)
+        on_disk = read_result(result_path(out, suite_name, name, cell_name, 0))
+        assert on_disk == plain(result)
+        assert result["submission"]["family"] == REGISTRY[name].family
+        assert result["suite"] == suite_name and result["cell"]["name"] == cell_name and result["seed"] == 0
+        metrics = result["metrics"]
+        if suite.task.kind == "classification":
+            assert 0 <= metrics["top1"] <= 1 and 0 <= metrics["balanced_accuracy"] <= 1
+        else:
+            assert "r2" in metrics and "top1" not in metrics
+        assert [p["n"] for p in result["curves"]["probe_size"]] == list(SMOKE.probe_sizes)
+        assert result["diagnostics"]["effective_rank"] > 0
+        has_y_features = REGISTRY[name].probe_view == "x" and name in ("vicreg", "infonce", "joint", "linear-cca")
+        assert (result["diagnostics"]["canonical_correlations"] is not None) == has_y_features, name
+        assert bool(result["diagnostics"]["nuisance_r2"]) == (suite_name != "spiked"), name
+        training = result["training"]
+        if REGISTRY[name].closed_form:
+            assert training["stopped"] == "closed_form" and result["submission"]["parameters"] == 0
+        else:
+            assert 1 <= training["epochs"] <= SMOKE.max_epochs and result["submission"]["parameters"] > 0
+            assert len(result["curves"]["train_loss"]) == training["epochs"]
+        assert set(result["provenance"]["dataset_fingerprints"]) == {"train", "val", "test"}
+        assert result["provenance"]["protocol_hash"] == protocol_hash(
+            suite_name, result["cell"]["config"], SMOKE.to_dict(), result["submission"]["source_hash"]
+        )
+
+
+@pytest.mark.parametrize("suite_name", [
+    "spiked",
+    "stereo-dsprites",  # about 7 s on one core
+    pytest.param("stereo-shapes3d", marks=pytest.mark.slow),  # about 11 s on one core
+])
+def test_every_builtin_model_runs_on_every_suite(tmp_path, suite_name):
+    suite = get_suite(suite_name)
+    cell = suite.cells[0].name
+    results = run_benchmark(config(tmp_path, REGISTRY, suite=suite_name, cells=[cell]))
+    _check_ok_results(results, suite_name, cell, tmp_path)
+
+
+def test_the_example_submission_runs(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "linear_autoencoder.py"
+    results = run_benchmark(config(tmp_path, [f"{example}:LinearPredictor"], cells=["both", "cp_only"]))
+    assert [r["status"] for r in results] == ["ok", "ok"]
+    assert all(r["submission"]["family"] == "CP" and r["submission"]["name"] == "linear-predictor" for r in results)
+    assert (tmp_path / "spiked" / "linear-predictor" / "both__seed0.json").is_file()
+
+
+# ------------------------------------------------------------------ (b) resume
+
+
+RESUME_MODELS = ("unimodal", "linear-cca", "vicreg")
+
+
+def test_a_second_run_trains_nothing_and_returns_the_same_results(tmp_path, count_run_one):
+    first = run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both", "cp_only"], seeds=(0, 1)))
+    assert len(count_run_one) == len(first) == 12
+    count_run_one.clear()
+    second = run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both", "cp_only"], seeds=(0, 1)))
+    assert count_run_one == []
+    assert [plain(r) for r in first] == second
+
+
+def test_only_the_missing_result_is_redone(tmp_path, count_run_one):
+    first = by_key(run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both", "cp_only"])))
+    result_path(tmp_path, "spiked", "vicreg", "cp_only", 0).unlink()
+    count_run_one.clear()
+    second = run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both", "cp_only"]))
+    assert count_run_one == [("vicreg", "cp_only", 0)]
+    assert set(by_key(second)) == set(first)
+    assert result_path(tmp_path, "spiked", "vicreg", "cp_only", 0).is_file()
+    # The redone result is the same as the first one (seeded), up to timing and provenance.
+    redone = by_key(second)[("vicreg", "cp_only", 0)]
+    assert redone["metrics"] == first[("vicreg", "cp_only", 0)]["metrics"]
+
+
+def test_a_result_with_another_protocol_hash_is_redone(tmp_path, count_run_one):
+    run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both"]))
+    path = result_path(tmp_path, "spiked", "linear-cca", "both", 0)
+    edited = json.loads(path.read_text())
+    edited["provenance"]["protocol_hash"] = "0" * 64
+    path.write_text(json.dumps(edited))
+    count_run_one.clear()
+    results = run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both"]))
+    assert count_run_one == [("linear-cca", "both", 0)]
+    assert json.loads(path.read_text())["provenance"]["protocol_hash"] != "0" * 64
+    assert len(results) == 3
+
+
+@pytest.mark.parametrize("damage", ["{truncated", "", '{"valid json": "but not a result"}'])
+def test_a_corrupt_result_file_is_redone(tmp_path, count_run_one, damage):
+    run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both"]))
+    path = result_path(tmp_path, "spiked", "unimodal", "both", 0)
+    path.write_text(damage)
+    count_run_one.clear()
+    results = run_benchmark(config(tmp_path, RESUME_MODELS, cells=["both"]))
+    assert count_run_one == [("unimodal", "both", 0)]
+    assert read_result(path)["status"] == "ok"
+    assert len(results) == 3
+
+
+def test_a_changed_submission_file_is_redone(tmp_path, fragile_file, count_run_one):
+    spec = f"{fragile_file}:Fragile"
+    run_benchmark(config(tmp_path, [spec], cells=["both"]))
+    count_run_one.clear()
+    run_benchmark(config(tmp_path, [spec], cells=["both"]))
+    assert count_run_one == []
+    fragile_file.write_text(fragile_file.read_text() + "\n# edited\n")
+    run_benchmark(config(tmp_path, [spec], cells=["both"]))
+    assert count_run_one == [("fragile", "both", 0)]
+
+
+# ------------------------------------------------------------------ (c) failure isolation
+
+
+def test_failures_are_isolated(tmp_path, fragile_file, count_run_one):
+    models = [f"{fragile_file}:Fragile", f"{fragile_file}:Raising", "unimodal"]
+    cells = ["both", "ca_only", "cp_only"]
+    results = run_benchmark(config(tmp_path, models, cells=cells))
+    assert len(results) == 9
+    table = by_key(results)
+    for model in ("fragile", "raising", "unimodal"):
+        for cell in cells:
+            result = table[(model, cell, 0)]
+            validate_result(result)
+            assert read_result(result_path(tmp_path, "spiked", model, cell, 0)) == plain(result)
+            if model != "unimodal" and cell == "ca_only":
+                assert result["status"] == "failed"
+                assert result["metrics"] == {} and result["diagnostics"] == {}
+                assert "Traceback" in result["training"]["traceback"]
+            else:
+                assert result["status"] == "ok", (model, cell, result["error"])
+                assert result["error"] is None and "r2" in result["metrics"]
+    assert table[("fragile", "ca_only", 0)]["error"].startswith("TrainingDiverged: loss became nan at epoch 0")
+    assert table[("raising", "ca_only", 0)]["error"] == "RuntimeError: custom failure on a noisy cell"
+    # Failed results are redone on the next run; the others are reused.
+    count_run_one.clear()
+    again = run_benchmark(config(tmp_path, models, cells=cells))
+    assert sorted(count_run_one) == [("fragile", "ca_only", 0), ("raising", "ca_only", 0)]
+    assert len(again) == 9
+
+
+def test_a_failing_constructor_is_isolated(tmp_path):
+    path = tmp_path / "bad_init.py"
+    path.write_text(textwrap.dedent("""
+        from mmphase_bench.harness import Submission
+
+        class BadInit(Submission):
+            family = "CA"
+
+            def __init__(self, x_spec, y_spec, task=None):
+                raise ValueError("no encoder for this view")
+    """))
+    results = run_benchmark(config(tmp_path, [f"{path}:BadInit", "unimodal"], cells=["both"]))
+    assert [r["status"] for r in results] == ["failed", "ok"]
+    assert results[0]["error"] == "ValueError: no encoder for this view"
+    assert results[0]["submission"]["parameters"] is None
+
+
+# ------------------------------------------------------------------ (d) determinism
+
+
+def _comparable(result):
+    return {key: result[key] for key in ("metrics", "curves", "diagnostics")} | {"epochs": result["training"].get("epochs")}
+
+
+def test_the_same_run_twice_gives_identical_metrics(tmp_path):
+    models = ("vicreg", "infonce", "supervised", "reconstruct-reverse")
+    first = run_benchmark(config(tmp_path / "a", models, cells=["both", "ca_only"], seeds=(0, 1)))
+    second = run_benchmark(config(tmp_path / "b", models, cells=["both", "ca_only"], seeds=(0, 1)))
+    assert len(first) == len(second) == 16
+    for a, b in zip(first, second):
+        assert (a["submission"]["name"], a["cell"]["name"], a["seed"]) == (b["submission"]["name"], b["cell"]["name"], b["seed"])
+        assert a["status"] == b["status"] == "ok"
+        assert _comparable(a) == _comparable(b)
+        assert a["provenance"]["protocol_hash"] == b["provenance"]["protocol_hash"]
+        assert a["provenance"]["dataset_fingerprints"] == b["provenance"]["dataset_fingerprints"]
+    # ... while another seed gives other data and other numbers.
+    table = by_key(first)
+    assert table[("vicreg", "both", 0)]["curves"]["train_loss"] != table[("vicreg", "both", 1)]["curves"]["train_loss"]
+
+
+def test_an_image_run_is_deterministic(tmp_path):
+    cell = get_suite("stereo-dsprites").cells[0].name
+    first = run_benchmark(config(tmp_path / "a", ["reconstruct"], suite="stereo-dsprites", cells=[cell]))
+    second = run_benchmark(config(tmp_path / "b", ["reconstruct"], suite="stereo-dsprites", cells=[cell]))
+    assert first[0]["status"] == "ok"
+    assert _comparable(first[0]) == _comparable(second[0])
+    assert first[0]["cell"]["placement"] == second[0]["cell"]["placement"]
+
+
+def test_models_run_together_or_alone_give_the_same_numbers(tmp_path):
+    together = by_key(run_benchmark(config(tmp_path / "a", ["vicreg", "supervised"], cells=["both"])))
+    alone = by_key(run_benchmark(config(tmp_path / "b", ["supervised"], cells=["both"])))
+    assert _comparable(together[("supervised", "both", 0)]) == _comparable(alone[("supervised", "both", 0)])
+
+
+# ------------------------------------------------------------------ (e) placements
+
+
+def test_stereo_placement_is_cached_and_reused(tmp_path, monkeypatch):
+    suite = get_suite("stereo-dsprites")
+    cell = suite.cells[0].name
+    calls = []
+    original = runner.estimate_placement
+
+    def counting(*args, **kwargs):
+        calls.append(args[1].name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "estimate_placement", counting)
+    first = run_benchmark(config(tmp_path, ["unimodal"], suite="stereo-dsprites", cells=[cell]))
+    assert calls == [cell]
+    cache = tmp_path / "stereo-dsprites" / "_placement" / f"{cell}__smoke.json"
+    assert cache.is_file()
+    placement = first[0]["cell"]["placement"]
+    assert json.loads(cache.read_text()) == placement
+    assert placement["method"] == "estimate_phase"
+    assert placement["pairs"] == SMOKE.placement_pairs and placement["resamples"] == SMOKE.placement_resamples
+    assert placement["pca"] == suite.placement_pca
+    assert placement["regime"] in ("both", "ca_only", "cp_only", "neither")
+    # A second run (a new seed, so it trains) reads the cache instead of estimating again.
+    second = run_benchmark(config(tmp_path, ["unimodal"], suite="stereo-dsprites", cells=[cell], seeds=(1,)))
+    assert calls == [cell]
+    assert second[0]["cell"]["placement"] == placement
+
+
+def test_cell_placement_cache_is_per_scale_and_survives_corruption(tmp_path, monkeypatch):
+    suite = get_suite("stereo-dsprites")
+    cell = suite.cells[1]
+    calls = []
+
+    def fake(suite_, cell_, pairs, resamples, seed=0):
+        calls.append((cell_.name, pairs, resamples))
+        return {"method": "estimate_phase", "regime": "both", "pairs": pairs}
+
+    monkeypatch.setattr(runner, "estimate_placement", fake)
+    for scale in (SCALES["smoke"], SCALES["small"], SCALES["smoke"], SCALES["small"]):
+        cell_placement(suite, cell, scale, tmp_path)
+    assert calls == [(cell.name, 200, 5), (cell.name, 1000, 50)]
+    folder = tmp_path / "stereo-dsprites" / "_placement"
+    assert sorted(p.name for p in folder.iterdir()) == [f"{cell.name}__small.json", f"{cell.name}__smoke.json"]
+    (folder / f"{cell.name}__smoke.json").write_text("{broken")
+    assert cell_placement(suite, cell, SCALES["smoke"], tmp_path) == {"method": "estimate_phase", "regime": "both", "pairs": 200}
+    assert len(calls) == 3
+    assert json.loads((folder / f"{cell.name}__smoke.json").read_text())["pairs"] == 200
+
+
+def test_spiked_cells_have_exact_placements(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("spiked cells must not be estimated")
+
+    monkeypatch.setattr(runner, "estimate_placement", refuse)
+    results = run_benchmark(config(tmp_path, ["unimodal"]))
+    assert [r["cell"]["name"] for r in results] == ["both", "ca_only", "cp_only", "neither"]
+    for result in results:
+        placement = result["cell"]["placement"]
+        delta_ca, delta_cp = spiked_preset(result["cell"]["name"]).separation_ratios()
+        assert placement["method"] == "exact"
+        assert placement["regime"] == result["cell"]["name"]
+        assert placement["delta_ca"] == pytest.approx(delta_ca) and placement["delta_cp"] == pytest.approx(delta_cp)
+    assert not (tmp_path / "spiked" / "_placement").exists()
+
+
+# ------------------------------------------------------------------ (f) the summary table
+
+
+def test_summary_table_lists_models_cells_and_mean_sd(tmp_path, fragile_file):
+    models = ["unimodal", "linear-cca", f"{fragile_file}:Fragile"]
+    results = run_benchmark(config(tmp_path, models, cells=["both", "ca_only"], seeds=(0, 1)))
+    table = summary_table(results)
+    lines = table.splitlines()
+    assert lines[0] == "R^2 of the linear probe, mean +- sd over seeds (number of seeds)"
+    for name in ("unimodal", "linear-cca", "fragile"):
+        assert name in lines[1]
+    both = next(line for line in lines if line.startswith("both"))
+    ca_only = next(line for line in lines if line.startswith("ca_only"))
+    assert "failed (2)" in ca_only and "failed" not in both  # fragile diverges on ca_only, both seeds
+    values = [headline_metric(r) for r in results if r["submission"]["name"] == "unimodal" and r["cell"]["name"] == "both"]
+    mean = sum(values) / 2
+    sd = (sum((v - mean) ** 2 for v in values)) ** 0.5  # ddof = 1 with two values
+    assert f"{mean:.3f} +- {sd:.3f} (2)" in both
+    assert len(re.findall(r"\+- ", both)) == 3 and len(re.findall(r"\+- ", ca_only)) == 2
+
+
+def test_summary_table_for_classification_and_empty_input():
+    assert summary_table([]) == "(no results)"
+    result = {"submission": {"name": "m"}, "cell": {"name": "c", "placement": {"regime": "both"}}, "status": "ok",
+              "metrics": {"top1": 0.5}}
+    table = summary_table([result])
+    assert table.splitlines()[0].startswith("top-1 of the linear probe")
+    assert "0.500 +- 0.000 (1)" in table and "both" in table
+
+
+def test_summary_table_columns_are_separated():
+    def result(model, seed, value):
+        return {"submission": {"name": model}, "cell": {"name": "both", "placement": {"regime": "both"}},
+                "status": "ok", "seed": seed, "metrics": {"r2": value}}
+
+    results = [result(m, s, v) for m in ("unimodal", "linear-cca") for s, v in ((0, 0.85), (1, -0.9))]
+    lines = summary_table(results).splitlines()
+    header, row = lines[1], lines[3]
+    assert len(row.split()) == 2 + 2 * 4  # cell, regime, then "mean +- sd (n)" per model
+    assert len(row) == len(header)
+
+
+def test_headline_metric():
+    assert headline_metric({"metrics": {"top1": 0.7, "r2": 0.1}}) == 0.7
+    assert headline_metric({"metrics": {"r2": -0.25}}) == -0.25
+    assert headline_metric({"metrics": {}}) is None
+    assert headline_metric({}) is None
+
+
+# ------------------------------------------------------------------ configuration errors
+
+
+def test_bad_configurations_raise_value_errors(tmp_path):
+    with pytest.raises(ValueError, match="--suite"):
+        run_benchmark(config(tmp_path, ["unimodal"], suite="nope"))
+    with pytest.raises(ValueError, match="--cells: suite 'spiked' has no cell 'nope'"):
+        run_benchmark(config(tmp_path, ["unimodal"], cells=["nope"]))
+    with pytest.raises(ValueError, match="--seeds"):
+        run_benchmark(config(tmp_path, ["unimodal"], seeds=()))
+    with pytest.raises(ValueError, match="--model"):
+        run_benchmark(config(tmp_path, ["nope"]))
+    with pytest.raises(ValueError, match="--scale"):
+        run_benchmark(RunConfig(models=("unimodal",), suite="spiked", scale="huge", out=tmp_path))
+    assert not any(tmp_path.iterdir())
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="--device"):
+        resolve_device("toaster")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_run_one_records_identity_and_provenance(tmp_path):
+    suite = get_suite("spiked")
+    cell = suite.cell("both")
+    data = {split: suite.make_split(cell, split, getattr(SMOKE, f"n_{split}"), 3) for split in ("train", "val", "test")}
+    loaded = load_submission("linear-rrr")
+    result = runner.run_one(loaded, suite, cell, SMOKE, 3, data, {"regime": "both"}, "f" * 64, torch.device("cpu"))
+    validate_result(result)
+    assert result["seed"] == 3 and result["scale"] == "smoke" and result["scale_config"] == SMOKE.to_dict()
+    assert result["submission"] == {"name": "linear-rrr", "family": "CP", "source": "builtin:linear-rrr",
+                                    "source_hash": loaded.source_hash, "parameters": 0}
+    assert result["cell"] == {"name": "both", "config": cell.config, "placement": {"regime": "both"}}
+    assert result["provenance"]["protocol_hash"] == "f" * 64
+    assert result["provenance"]["dataset_fingerprints"] == {s: data[s].fingerprint for s in data}
+    assert "draw9" in result["provenance"]["dataset_fingerprints"]["train"]  # seed 3, split train: 3 * 3 + 0
