@@ -57,6 +57,18 @@ def test_harness_examples_run(tmp_path):
     assert len(list((tmp_path / "runs" / "stereo-dsprites").glob("[!_]*/*.json"))) == 4  # _placement/ is a cache
 
 
+@pytest.mark.slow
+def test_leaderboard_examples_run(tmp_path):
+    block = next(b for b in _blocks("bash") if "mmphase publish runs" in b)
+    (tmp_path / "leaderboard").mkdir()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for command in _commands(block):
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{command!r} failed:\n{result.stdout}\n{result.stderr}"
+    assert len(list((tmp_path / "leaderboard" / "results" / "spiked").glob("*/*.json"))) == 24
+    assert "linear-cca" in (tmp_path / "leaderboard" / "README.md").read_text()
+
+
 def test_quick_start_has_exactly_the_two_commands():
     quick_start = README.read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = [c for block in re.findall(r"```bash\n(.*?)```", quick_start, flags=re.S) for c in _commands(block)]

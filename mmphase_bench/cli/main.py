@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from mmphase_bench._version import __version__
-from mmphase_bench.cli import data, phase, run
+from mmphase_bench.cli import data, leaderboard, phase, run
 from mmphase_bench.io.arrays import ArrayFileError
 
 #: Exit code for bad input (files, arguments), as argparse uses for usage errors.
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     phase.register(commands)
     data.register(commands)
     run.register(commands)
+    leaderboard.register(commands)
     return parser
 
 

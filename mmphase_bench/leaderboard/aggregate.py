@@ -1,0 +1,111 @@
+"""From result files to leaderboard tables: per-cell mean +- sd over seeds, an overall score with a
+confidence interval, and ranks that tie when the intervals overlap."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class CellColumn:
+    name: str
+    regime: str
+    config: dict
+    placement: dict
+
+
+@dataclass(frozen=True)
+class Row:
+    submission: str
+    family: str
+    cells: dict[str, list[float]]  #: cell -> per-seed metric values
+    seeds: int
+    overall: float
+    ci: tuple[float, float]
+    rank: str = ""
+
+    def mean(self, cell: str) -> float | None:
+        values = self.cells.get(cell)
+        return float(np.mean(values)) if values else None
+
+    def sd(self, cell: str) -> float | None:
+        values = self.cells.get(cell)
+        return float(np.std(values, ddof=1)) if values and len(values) > 1 else (0.0 if values else None)
+
+
+@dataclass(frozen=True)
+class Table:
+    suite: str
+    scale: str
+    metric: str  #: "top1" or "r2"
+    columns: list[CellColumn]
+    rows: list[Row]
+
+    @property
+    def title(self) -> str:
+        return f"{self.suite} ({self.scale})"
+
+
+def headline(result: dict) -> tuple[str, float] | None:
+    metrics = result.get("metrics") or {}
+    for key in ("top1", "r2"):
+        if key in metrics:
+            return key, float(metrics[key])
+    return None
+
+
+def _interval(values: list[float]) -> tuple[float, float]:
+    """95% t-interval of the mean; a single value has a zero-width interval."""
+    if len(values) < 2:
+        return (values[0], values[0])
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return (float(np.mean(values) - half), float(np.mean(values) + half))
+
+
+def build_tables(results: list[dict]) -> list[Table]:
+    """Tables sorted by suite then scale; rows ranked by the overall score (mean over cells of the
+    per-seed scores, then over seeds)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for result in results:
+        if result.get("status") == "ok" and headline(result):
+            groups.setdefault((result["suite"], result["scale"]), []).append(result)
+    tables = []
+    for (suite, scale), members in sorted(groups.items()):
+        metric = headline(members[0])[0]
+        columns: dict[str, CellColumn] = {}
+        by_submission: dict[str, dict] = {}
+        for result in sorted(members, key=lambda r: (r["cell"]["name"], r["submission"]["name"], r["seed"])):
+            cell = result["cell"]
+            placement = cell.get("placement") or {}
+            columns.setdefault(cell["name"], CellColumn(cell["name"], placement.get("regime", "?"), cell.get("config", {}), placement))
+            entry = by_submission.setdefault(result["submission"]["name"], {"family": result["submission"]["family"], "cells": {}, "seeds": {}})
+            value = headline(result)[1]
+            entry["cells"].setdefault(cell["name"], []).append(value)
+            entry["seeds"].setdefault(int(result["seed"]), []).append(value)
+        rows = []
+        for name, entry in by_submission.items():
+            per_seed = [float(np.mean(values)) for _, values in sorted(entry["seeds"].items())]
+            rows.append(Row(name, entry["family"], entry["cells"], len(per_seed), float(np.mean(per_seed)), _interval(per_seed)))
+        rows.sort(key=lambda row: (-row.overall, row.submission))
+        ranked, rank = [], 0
+        for index, row in enumerate(rows):
+            tied = index > 0 and row.ci[1] >= ranked[-1].ci[0]  # intervals overlap: no strict order
+            rank = rank if tied else index + 1
+            ranked.append(Row(**{**row.__dict__, "rank": f"={rank}" if tied or _ties_next(rows, index) else str(rank)}))
+        tables.append(Table(suite, scale, metric, sorted(columns.values(), key=_cell_order), ranked))
+    return tables
+
+
+def _ties_next(rows: list[Row], index: int) -> bool:
+    return index + 1 < len(rows) and rows[index + 1].ci[1] >= rows[index].ci[0]
+
+
+def _cell_order(column: CellColumn):
+    config = column.config
+    if "jitter" in config:
+        return (0, float(config["jitter"]), float(config.get("noise_y", 0)), column.name)
+    return (1, 0.0, 0.0, column.name)

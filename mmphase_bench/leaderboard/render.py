@@ -1,0 +1,205 @@
+"""Rendering the leaderboard: README.md (tables), leaderboard.csv (numbers) and index.html (a static
+page with sortable tables and inline plots). Output is deterministic, so ``check`` can compare."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from pathlib import Path
+
+from mmphase_bench.io.atomic import write_text_atomic
+from mmphase_bench.leaderboard.aggregate import Table, build_tables
+
+METRIC_NAMES = {"top1": "top-1 accuracy", "r2": "R^2"}
+REGIME_LABELS = {"both": "Both", "ca_only": "CA only", "cp_only": "CP only", "neither": "Neither", "?": "?"}
+
+
+def _fmt(mean: float | None, sd: float | None) -> str:
+    return "-" if mean is None else f"{mean:.3f} ± {sd:.3f}"
+
+
+def render_markdown(tables: list[Table]) -> str:
+    lines = [
+        "# Leaderboard", "",
+        "Rendered by `mmphase leaderboard build` from `results/`; do not edit by hand. Each table is one "
+        "suite at one scale: mean ± sd over seeds of the frozen linear probe's headline metric per cell "
+        "(the cell's regime under its name), and an overall score (mean over cells, then over seeds) with "
+        "its 95% interval. Ranks marked `=` are ties: the intervals overlap.", "",
+    ]
+    if not tables:
+        lines.append("No results have been published yet.")
+    for table in tables:
+        lines += [f"## {table.title}: {METRIC_NAMES[table.metric]}", ""]
+        header = ["rank", "submission", "family", *(f"{c.name}<br>{REGIME_LABELS.get(c.regime, c.regime)}" for c in table.columns), "overall (95% CI)", "seeds"]
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        for row in table.rows:
+            cells = [_fmt(row.mean(c.name), row.sd(c.name)) for c in table.columns]
+            overall = f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]"
+            lines.append("| " + " | ".join([row.rank, row.submission, row.family, *cells, overall, str(row.seeds)]) + " |")
+        lines.append("")
+    lines += ["## Reproduce and submit", "",
+              "Each table is reproduced by `mmphase run --model NAME --suite SUITE --scale SCALE --seeds 0,1,2 --out runs` "
+              "for its submissions, then `mmphase publish runs` and `mmphase leaderboard build`. To submit a model, see "
+              "the README's section *Submitting a model*.", ""]
+    return "\n".join(lines)
+
+
+def render_csv(tables: list[Table]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["suite", "scale", "submission", "family", "cell", "regime", "metric", "mean", "sd", "n_seeds", "rank", "overall"])
+    for table in tables:
+        for row in table.rows:
+            for column in table.columns:
+                values = row.cells.get(column.name)
+                if not values:
+                    continue
+                writer.writerow([table.suite, table.scale, row.submission, row.family, column.name, column.regime, table.metric,
+                                 f"{row.mean(column.name):.6f}", f"{row.sd(column.name):.6f}", len(values), row.rank, f"{row.overall:.6f}"])
+    return buffer.getvalue()
+
+
+def _svg(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "mmphase-bench"})
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _accuracy_plot(table: Table) -> str | None:
+    """Probe metric against nuisance alignment nu_max, one panel per submission, one line per noise level."""
+    if not any("nuisance_alignment" in c.config for c in table.columns):
+        return None
+    import matplotlib.pyplot as plt
+
+    noises = sorted({float(c.config["noise_y"]) for c in table.columns})
+    count = len(table.rows)
+    fig, axes = plt.subplots(1, count, figsize=(3.0 * count, 2.8), squeeze=False, sharey=True)
+    for ax, row in zip(axes[0], table.rows):
+        for noise in noises:
+            points = sorted((float(c.config["nuisance_alignment"]), row.mean(c.name)) for c in table.columns
+                            if float(c.config["noise_y"]) == noise and row.mean(c.name) is not None)
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"noise_y {noise:g}")
+        ax.set_title(f"{row.submission} ({row.family})", fontsize=9)
+        ax.set_xlabel(r"nuisance alignment $\nu_{max}$")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(METRIC_NAMES[table.metric])
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _placement_plot(table: Table) -> str | None:
+    from mmphase_bench.theory.phase_diagram import RatioPoint, plot_separation_ratios
+
+    points = []
+    for column in table.columns:
+        placement = column.placement
+        ca, cp = placement.get("delta_ca"), placement.get("delta_cp")
+        if isinstance(ca, (int, float)) and isinstance(cp, (int, float)):
+            ci = placement.get("ci") or {}
+
+            def interval(key):
+                value = ci.get(key)
+                if not value or not all(isinstance(v, (int, float)) for v in value):
+                    return None
+                return (max(float(value[0]), 0.05), float(value[1]))  # log axes: keep the lower end visible
+
+            points.append(RatioPoint(float(ca), float(cp), column.name, interval("delta_ca"), interval("delta_cp")))
+    if not points:
+        return None
+    figure = plot_separation_ratios(points, title=f"{table.title}: cells on the phase diagram")
+    figure.set_size_inches(6, 5)
+    return _svg(figure)
+
+
+PAGE_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; }
+th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
+td:nth-child(2), td:nth-child(3) { text-align: left; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.plots svg { max-width: 100%; height: auto; }
+"""
+
+PAGE_SCRIPT = """
+document.querySelectorAll("table.leaderboard").forEach(function (table) {
+  table.querySelectorAll("th").forEach(function (header, column) {
+    header.addEventListener("click", function () {
+      var ascending = !header.classList.contains("sorted-asc");
+      table.querySelectorAll("th").forEach(function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
+      header.classList.add(ascending ? "sorted-asc" : "sorted-desc");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      rows.sort(function (a, b) {
+        var x = a.cells[column].getAttribute("data-value"), y = b.cells[column].getAttribute("data-value");
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
+        return ascending ? order : -order;
+      });
+      rows.forEach(function (row) { body.appendChild(row); });
+    });
+  });
+});
+"""
+
+
+def render_html(tables: list[Table]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "mmphase-bench"  # deterministic element ids
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', "<title>mmphase-bench leaderboard</title>",
+             f"<style>{PAGE_STYLE}</style></head><body>", "<h1>mmphase-bench leaderboard</h1>",
+             "<p>Frozen linear probe on every regime cell; mean ± sd over seeds. Click a column header to sort.</p>"]
+    if not tables:
+        parts.append("<p>No results have been published yet.</p>")
+    for index, table in enumerate(tables):
+        parts.append(f'<h2 id="table-{index}">{html.escape(table.title)}: {METRIC_NAMES[table.metric]}</h2>')
+        parts.append(f'<table class="leaderboard" id="leaderboard-{index}"><thead><tr>')
+        headers = ["rank", "submission", "family", *(f"{c.name} ({REGIME_LABELS.get(c.regime, c.regime)})" for c in table.columns), "overall", "seeds"]
+        parts += [f"<th>{html.escape(h)}</th>" for h in headers]
+        parts.append("</tr></thead><tbody>")
+        for row in table.rows:
+            cells = [(row.rank, row.rank.lstrip("=")), (row.submission, row.submission), (row.family, row.family)]
+            for column in table.columns:
+                mean = row.mean(column.name)
+                cells.append((_fmt(mean, row.sd(column.name)), "" if mean is None else f"{mean:.6f}"))
+            cells.append((f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]", f"{row.overall:.6f}"))
+            cells.append((str(row.seeds), str(row.seeds)))
+            parts.append("<tr>" + "".join(f'<td data-value="{html.escape(v)}">{html.escape(t)}</td>' for t, v in cells) + "</tr>")
+        parts.append("</tbody></table>")
+        plots = [plot for plot in (_accuracy_plot(table), _placement_plot(table)) if plot]
+        if plots:
+            parts.append('<div class="plots">' + "".join(f'<div class="plot">{plot}</div>' for plot in plots) + "</div>")
+    parts.append(f"<script>{PAGE_SCRIPT}</script></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def render_all(results: list[dict]) -> dict[str, str]:
+    tables = build_tables(results)
+    return {"README.md": render_markdown(tables), "leaderboard.csv": render_csv(tables), "index.html": render_html(tables)}
+
+
+def build(root: str | Path = "leaderboard") -> list[str]:
+    """Render the three files from ``root/results`` (atomically); returns the names written."""
+    from mmphase_bench.leaderboard.store import load_folder
+
+    root = Path(root)
+    stored, problems = load_folder(root)
+    if problems:
+        raise ValueError("cannot build: " + "; ".join(problems))
+    rendered = render_all([item.result for item in stored])
+    for name, content in rendered.items():
+        write_text_atomic(root / name, content)
+    return list(rendered)
