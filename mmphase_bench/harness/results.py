@@ -29,10 +29,30 @@ def result_schema() -> dict:
     return json.loads(resources.files("mmphase_bench.harness").joinpath("result.schema.json").read_text())
 
 
+def _non_finite(value, where: str = "") -> str | None:
+    """The location of the first NaN or infinite number (JSON Schema lets NaN through)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return where or "(top level)"
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{where}/{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
 def validate_result(result: dict) -> None:
-    """Raise ``ValueError`` naming the first schema violation."""
+    """Raise ``ValueError`` naming the first schema violation or non-finite number."""
     import jsonschema
 
+    where = _non_finite(result)
+    if where:
+        raise ValueError(f"result holds a NaN or infinite number at {where}")
     try:
         jsonschema.validate(result, result_schema())
     except jsonschema.ValidationError as error:

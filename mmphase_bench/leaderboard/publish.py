@@ -33,10 +33,10 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard") -> Pub
     protocols = table_protocols(existing)
     on_board = {item.key: item for item in existing}
     accepted: dict[tuple, tuple[Path, dict, str]] = {}
-    for path in sorted(p for p in run_dir.rglob("*.json") if "_placement" not in p.parts):
+    for path in sorted(p for p in run_dir.rglob("*.json") if "_placement" not in p.relative_to(run_dir).parts):
         shown = str(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
             result = json.loads(text)
             validate_result(result)
         except (OSError, ValueError) as error:

@@ -15,6 +15,11 @@ METRIC_NAMES = {"top1": "top-1 accuracy", "r2": "R^2"}
 REGIME_LABELS = {"both": "Both", "ca_only": "CA only", "cp_only": "CP only", "neither": "Neither", "?": "?"}
 
 
+def _md(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|")
+
+
 def _fmt(mean: float | None, sd: float | None) -> str:
     return "-" if mean is None else f"{mean:.3f} ± {sd:.3f}"
 
@@ -30,14 +35,14 @@ def render_markdown(tables: list[Table]) -> str:
     if not tables:
         lines.append("No results have been published yet.")
     for table in tables:
-        lines += [f"## {table.title}: {METRIC_NAMES[table.metric]}", ""]
-        header = ["rank", "submission", "family", *(f"{c.name}<br>{REGIME_LABELS.get(c.regime, c.regime)}" for c in table.columns), "overall (95% CI)", "seeds"]
+        lines += [f"## {_md(table.title)}: {METRIC_NAMES[table.metric]}", ""]
+        header = ["rank", "submission", "family", *(f"{_md(c.name)}<br>{REGIME_LABELS.get(c.regime, _md(c.regime))}" for c in table.columns), "overall (95% CI)", "seeds"]
         lines.append("| " + " | ".join(header) + " |")
         lines.append("|" + "---|" * len(header))
         for row in table.rows:
             cells = [_fmt(row.mean(c.name), row.sd(c.name)) for c in table.columns]
             overall = f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]"
-            lines.append("| " + " | ".join([row.rank, row.submission, row.family, *cells, overall, str(row.seeds)]) + " |")
+            lines.append("| " + " | ".join([row.rank, _md(row.submission), _md(row.family), *cells, overall, str(row.seeds)]) + " |")
         lines.append("")
     lines += ["## Reproduce and submit", "",
               "Each table is reproduced by `mmphase run --model NAME --suite SUITE --scale SCALE --seeds 0,1,2 --out runs` "

@@ -7,6 +7,7 @@ protocol version.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from mmphase_bench.harness.results import validate_result
 
 RESULTS_DIR = "results"
 RENDERED_FILES = ("README.md", "leaderboard.csv", "index.html")
+#: The leaderboard's main scale: its results sit directly in the submission folder; other scales
+#: get a subfolder (``results/<suite>/<submission>/paper/<cell>__seed<k>.json``).
+DEFAULT_SCALE = "small"
+#: Suite, submission and cell names become folder and file names: no separators, no "..".
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class StoredResult:
     result: dict
 
     @property
-    def key(self) -> tuple[str, str, str, int]:
+    def key(self) -> tuple[str, str, str, str, int]:
         return result_key(self.result)
 
     @property
@@ -30,18 +36,24 @@ class StoredResult:
         return self.result["suite"], self.result["scale"]
 
 
-def result_key(result: dict) -> tuple[str, str, str, int]:
-    """(suite, submission, cell, seed): what may appear once on the leaderboard."""
-    return result["suite"], result["submission"]["name"], result["cell"]["name"], int(result["seed"])
+def result_key(result: dict) -> tuple[str, str, str, str, int]:
+    """(suite, scale, submission, cell, seed): what may appear once on the leaderboard."""
+    return result["suite"], result["scale"], result["submission"]["name"], result["cell"]["name"], int(result["seed"])
 
 
 def relative_path(result: dict) -> Path:
-    suite, submission, cell, seed = result_key(result)
-    return Path(RESULTS_DIR) / suite / submission / f"{cell}__seed{seed}.json"
+    suite, scale, submission, cell, seed = result_key(result)
+    folder = Path(RESULTS_DIR) / suite / submission
+    if scale != DEFAULT_SCALE:
+        folder = folder / scale
+    return folder / f"{cell}__seed{seed}.json"
 
 
 def publishable_problem(result: dict) -> str | None:
     """Why a valid result may not go on the leaderboard, or None."""
+    for what, name in (("suite", result["suite"]), ("submission", result["submission"]["name"]), ("cell", result["cell"]["name"])):
+        if not SAFE_NAME.match(name) or ".." in name:
+            return f"{what} name {name!r} is not a safe file name (letters, digits, '.', '_', '+', '-')"
     if result["scale"] == "smoke":
         return "smoke-scale results are for tests only"
     if result["status"] != "ok":
@@ -56,7 +68,7 @@ def load_folder(root: Path) -> tuple[list[StoredResult], list[str]]:
     for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
         where = path.relative_to(root)
         try:
-            result = json.loads(path.read_text())
+            result = json.loads(path.read_text(encoding="utf-8"))
             validate_result(result)
         except (OSError, ValueError) as error:
             problems.append(f"{where}: {str(error).splitlines()[0]}")
@@ -99,6 +111,6 @@ def check(root: str | Path) -> list[str]:
         path = root / name
         if not path.is_file():
             problems.append(f"{name}: missing; run `mmphase leaderboard build`")
-        elif path.read_text() != content:
+        elif path.read_text(encoding="utf-8") != content:
             problems.append(f"{name}: out of date with the results; run `mmphase leaderboard build`")
     return problems
