@@ -27,6 +27,7 @@ class Row:
     overall: float
     ci: tuple[float, float]
     rank: str = ""
+    complete: bool = True  #: has results on every cell of its table (only complete rows are ranked)
 
     def mean(self, cell: str) -> float | None:
         values = self.cells.get(cell)
@@ -89,13 +90,19 @@ def build_tables(results: list[dict]) -> list[Table]:
         rows = []
         for name, entry in by_submission.items():
             per_seed = [float(np.mean(values)) for _, values in sorted(entry["seeds"].items())]
-            rows.append(Row(name, entry["family"], entry["cells"], len(per_seed), float(np.mean(per_seed)), _interval(per_seed)))
-        rows.sort(key=lambda row: (-row.overall, row.submission))
-        ranked, rank = [], 0
-        for index, row in enumerate(rows):
+            complete = set(entry["cells"]) == set(columns)
+            rows.append(Row(name, entry["family"], entry["cells"], len(per_seed), float(np.mean(per_seed)), _interval(per_seed), complete=complete))
+        # Complete rows first, by overall score; a row missing cells has an overall score over other
+        # cells, so it is listed after them, unranked ("-").
+        rows.sort(key=lambda row: (not row.complete, -row.overall, row.submission))
+        ranked_rows = [row for row in rows if row.complete]
+        ranked = []
+        rank = 0
+        for index, row in enumerate(ranked_rows):
             tied = index > 0 and row.ci[1] >= ranked[-1].ci[0]  # intervals overlap: no strict order
             rank = rank if tied else index + 1
-            ranked.append(Row(**{**row.__dict__, "rank": f"={rank}" if tied or _ties_next(rows, index) else str(rank)}))
+            ranked.append(Row(**{**row.__dict__, "rank": f"={rank}" if tied or _ties_next(ranked_rows, index) else str(rank)}))
+        ranked += [Row(**{**row.__dict__, "rank": "-"}) for row in rows if not row.complete]
         tables.append(Table(suite, scale, metric, sorted(columns.values(), key=_cell_order), ranked))
     return tables
 

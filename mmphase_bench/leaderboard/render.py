@@ -30,7 +30,8 @@ def render_markdown(tables: list[Table]) -> str:
         "Rendered by `mmphase leaderboard build` from `results/`; do not edit by hand. Each table is one "
         "suite at one scale: mean ± sd over seeds of the frozen linear probe's headline metric per cell "
         "(the cell's regime under its name), and an overall score (mean over cells, then over seeds) with "
-        "its 95% interval. Ranks marked `=` are ties: the intervals overlap.", "",
+        "its 95% interval. Ranks marked `=` are ties: the intervals overlap. A submission without results on "
+        "every cell of a table is listed last, unranked (`-`).", "",
     ]
     if not tables:
         lines.append("No results have been published yet.")

@@ -238,3 +238,16 @@ def test_tables_are_split_by_suite_and_scale_and_skip_failures(template):
     (row,) = small.rows
     assert row.seeds == 1 and row.cells == {"both": [0.5]}  # the failed seed 1 is not counted
     assert build_tables([]) == []
+
+
+def test_a_submission_missing_cells_is_listed_last_and_unranked(template):
+    # "partial" scores 1.0 on the one cell it ran; it must not outrank complete submissions.
+    results = [
+        make(template, suite="spiked", scale="small", submission="complete", family="CA", cell=cell, seed=seed,
+             value=0.5 + 0.01 * seed, metric="r2")
+        for cell in ("both", "ca_only") for seed in (0, 1)
+    ] + [make(template, suite="spiked", scale="small", submission="partial", family="CP", cell="both", seed=0, value=1.0, metric="r2")]
+    (table,) = build_tables(results)
+    assert [row.submission for row in table.rows] == ["complete", "partial"]
+    assert [row.rank for row in table.rows] == ["1", "-"]
+    assert [row.complete for row in table.rows] == [True, False]
