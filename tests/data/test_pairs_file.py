@@ -300,10 +300,11 @@ def test_reader_missing_file(tmp_path):
 
 
 def test_reader_pickles_without_its_handle(clean_file):
-    import pickle
-
+    # DataLoader workers receive the dataset through pickle: its state must not carry the open file.
     pairs = PairsFile(clean_file)
     first = pairs[0]
-    clone = pickle.loads(pickle.dumps(pairs))
-    assert clone._handle is None
+    state = pairs.__getstate__()
+    clone = PairsFile.__new__(PairsFile)
+    clone.__dict__.update(state)
+    assert clone._handle is None and pairs._handle is not None
     assert torch.equal(clone[0][0], first[0])
