@@ -10,7 +10,7 @@ import torch
 
 from mmphase_bench.data.dsprites import SHAPE_NAMES, dsprites_source
 from mmphase_bench.data.stereo import StereoConfig
-from mmphase_bench.data.stereo_pairs import StereoPairs
+from mmphase_bench.data.stereo_pairs import source_label, StereoPairs
 from mmphase_bench.validation import check_float
 
 #: Version of the reference protocol implemented here; part of every fingerprint.
@@ -82,7 +82,7 @@ class StereoDSprites(StereoPairs):
             rotation_jitter=rotation_jitter, extra_nuisance=extra_nuisance,
         )
         self.source = dsprites_source(source)
-        self._source_name = "procedural" if isinstance(source, str) and source == "procedural" else f"official:{os.path.basename(os.fspath(source))}"
+        self._source_name = source_label(source)
         templates = torch.from_numpy(np.stack([self.source.canonical_image(s) for s in range(len(SHAPE_NAMES))]).astype(np.float32))[:, None]
         super().__init__(templates, SHAPE_NAMES, config, split=split, n=n, seed=seed, device=device)
 

@@ -216,6 +216,13 @@ class StereoPairs(Dataset):
         )
 
 
+def source_label(source) -> str:
+    """How a template source is recorded in a dataset's description: "procedural" or "official:<file>"."""
+    if isinstance(source, str) and source == "procedural":
+        return "procedural"
+    return f"official:{os.path.basename(os.fspath(source))}"
+
+
 def _resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)

@@ -24,7 +24,7 @@ from mmphase_bench.data.shapes3d import (
 )
 from mmphase_bench.data.stereo import BLOCK, StereoConfig
 from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID as DSPRITES_GRID
-from mmphase_bench.data.stereo_pairs import PairBatch, StereoPairs
+from mmphase_bench.data.stereo_pairs import source_label, PairBatch, StereoPairs
 from mmphase_bench.validation import check_choice
 
 PROTOCOLS = ("paper", "stereo")
@@ -78,7 +78,7 @@ class StereoShapes3D(StereoPairs):
         )
         self.scene = scene
         self.source = shapes3d_source(source)
-        self._source_name = "procedural" if isinstance(source, str) and source == "procedural" else f"official:{os.path.basename(os.fspath(source))}"
+        self._source_name = source_label(source)
         templates = torch.from_numpy(np.stack([self.source.canonical_image(s) for s in range(len(SHAPE_NAMES))]).astype(np.float32))
         super().__init__(templates, SHAPE_NAMES, config, split=split, n=n, seed=seed, device=device)
 

@@ -79,8 +79,7 @@ def test_estimate_bad_input_is_one_line_and_exit_2(tmp_path, capsys, case, messa
     elif case == "shape":
         files["x"] = _write(tmp_path, "x.npy", x.reshape(100, 5, 1))
     elif case == "object":
-        with open(tmp_path / "x.npy", "wb") as handle:
-            np.lib.format.write_array(handle, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+        np.save(tmp_path / "x.npy", np.array([{"a": 1}], dtype=object))  # an object array: stored as a pickle
     code = main(["phase", "estimate", "--x", files["x"], "--y", files["y"], "--labels", files["labels"], "--n-resamples", "0"])
     captured = capsys.readouterr()
     assert code == 2

@@ -29,8 +29,7 @@ def test_object_arrays_are_never_unpickled(tmp_path):
         def __reduce__(self):
             return (open, (str(marker), "w"))
 
-    with open(tmp_path / "evil.npy", "wb") as handle:
-        np.lib.format.write_array(handle, np.array([Payload()], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "evil.npy", np.array([Payload()], dtype=object))  # writes a pickle; only loading is unsafe
     with pytest.raises(ArrayFileError, match="cannot read"):
         load_array(tmp_path / "evil.npy", name="--x")
     assert not marker.exists()
