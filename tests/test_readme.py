@@ -1,5 +1,6 @@
 """The README's examples are copy-paste runnable: its Python blocks and its command-line block."""
 
+import json
 import os
 import re
 import shutil
@@ -67,6 +68,28 @@ def test_leaderboard_examples_run(tmp_path):
         assert result.returncode == 0, f"{command!r} failed:\n{result.stdout}\n{result.stderr}"
     assert len(list((tmp_path / "leaderboard" / "results" / "spiked").glob("*/*.json"))) == 24
     assert "linear-cca" in (tmp_path / "leaderboard" / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_submission_example_runs_publishes_and_reproduces(tmp_path):
+    """The README's complete submission file, run with its commands at the small scale, published,
+    rendered, and reproduced bit for bit by the reproduction command."""
+    code = next(b for b in _blocks("python") if b.startswith("# my_aligner.py"))
+    (tmp_path / "my_aligner.py").write_text(code)
+    (tmp_path / "leaderboard").mkdir()
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    submit = next(b for b in _blocks("bash") if "my_aligner.py:LinearAligner" in b)
+    reproduce = next(b for b in _blocks("bash") if "mmphase leaderboard reproduce" in b)
+    for command in _commands(submit) + _commands(reproduce):
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, f"{command!r} failed:\n{result.stdout}\n{result.stderr}"
+    published = [json.loads(p.read_text()) for p in (tmp_path / "leaderboard" / "results" / "spiked" / "linear-aligner").glob("*.json")]
+    assert len(published) == 12 and {r["submission"]["family"] for r in published} == {"CA"}
+    assert "linear-aligner" in (tmp_path / "leaderboard" / "README.md").read_text()
+    # A CA model recovers the shared signal where the theory says it can (both) and not where neither family can.
+    r2 = {cell: [r["metrics"]["r2"] for r in published if r["cell"]["name"] == cell] for cell in ("both", "neither")}
+    assert min(r2["both"]) > 0.4 and max(r2["neither"]) < 0.1, r2
+    assert "12 results compared: 12 identical" in result.stdout
 
 
 def test_quick_start_has_exactly_the_two_commands():

@@ -1,4 +1,4 @@
-"""``mmphase publish`` and ``mmphase leaderboard check | build``."""
+"""``mmphase publish`` and ``mmphase leaderboard check | build | reproduce``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,18 @@ def register(commands) -> None:
         command = sub.add_parser(name, help=text)
         command.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="leaderboard folder (default leaderboard/)")
         command.set_defaults(handler=handler)
+
+    again = sub.add_parser("reproduce", help="re-run published results and compare the metrics (changes nothing in the leaderboard)")
+    again.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="leaderboard folder (default leaderboard/)")
+    again.add_argument("--suite", help="comma-separated suites (default: all published)")
+    again.add_argument("--model", help="comma-separated submission names (default: all published)")
+    again.add_argument("--scale", help="comma-separated scales (default: all published)")
+    again.add_argument("--out", type=Path, default=Path("runs-reproduce"), help="where the re-runs go, resumable (default runs-reproduce/)")
+    again.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    again.add_argument("--tolerance", type=float, default=None,
+                       help="largest absolute difference of the headline metric that counts as reproduced (default 0.01)")
+    again.add_argument("--dry-run", action="store_true", help="print the runs it would do and stop")
+    again.set_defaults(handler=run_reproduce)
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -55,3 +67,32 @@ def run_build(args: argparse.Namespace) -> int:
     for name in build(args.leaderboard):
         print(f"wrote {args.leaderboard / name}")
     return 0
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return tuple(part.strip() for part in text.split(",") if part.strip()) if text else None
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from mmphase_bench.leaderboard.reproduce import DEFAULT_TOLERANCE, plan_reproduction, reproduce
+
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    selection = dict(suites=_names(args.suite), models=_names(args.model), scales=_names(args.scale), device=args.device)
+    plans = plan_reproduction(args.leaderboard, args.out, **selection)
+    for plan in plans:
+        note = "  # its code changed since publication" if plan.source_changed else ""
+        print(f"{plan.command}{note}")
+    if args.dry_run:
+        print(f"{len(plans)} runs planned (dry run)")
+        return 0
+    report = reproduce(args.leaderboard, args.out, tolerance=tolerance, progress=sys.stderr.isatty(), **selection)
+    for comparison in report.failures:
+        suite, scale, name, cell, seed = comparison.key
+        reproduced = "failed or missing" if comparison.reproduced is None else f"{comparison.reproduced:.4f}"
+        limited = " (stopped at the time budget)" if comparison.time_limited else ""
+        print(f"NOT REPRODUCED {suite} ({scale}) {name} / {cell} / seed {seed}: published {comparison.published}, "
+              f"re-run {reproduced}{limited}")
+    if report.thread_mismatch:
+        print(f"note: {report.thread_mismatch}")
+    print(report.summary())
+    return 1 if report.failures else 0

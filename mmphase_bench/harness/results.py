@@ -131,4 +131,6 @@ def provenance(*, protocol: str, fingerprints: dict, device: torch.device, wall_
         "wall_time_s": float(wall_time), "peak_memory_mib": float(peak_memory_mib(device)),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host_cpus": os.cpu_count(),
+        # CPU results are bit-identical only at the same intra-op thread count (reduction order).
+        "torch_threads": torch.get_num_threads(),
     }

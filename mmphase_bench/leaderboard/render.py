@@ -46,9 +46,10 @@ def render_markdown(tables: list[Table]) -> str:
             lines.append("| " + " | ".join([row.rank, _md(row.submission), _md(row.family), *cells, overall, str(row.seeds)]) + " |")
         lines.append("")
     lines += ["## Reproduce and submit", "",
-              "Each table is reproduced by `mmphase run --model NAME --suite SUITE --scale SCALE --seeds 0,1,2 --out runs` "
-              "for its submissions, then `mmphase publish runs` and `mmphase leaderboard build`. To submit a model, see "
-              "the README's section *Submitting a model*.", ""]
+              "`mmphase leaderboard reproduce --leaderboard leaderboard --out runs-reproduce` re-runs every result "
+              "above from what its file records (submission, suite, cell, scale, seed) and compares the metrics; "
+              "`--suite`, `--model` and `--scale` select part of it. To submit a model, see the README's section "
+              "*Submitting a model*: `mmphase run`, then `mmphase publish runs` and `mmphase leaderboard build`.", ""]
     return "\n".join(lines)
 
 
