@@ -78,52 +78,88 @@ def _svg(figure) -> str:
     return text[text.index("<svg"):]
 
 
+#: Panels per row of the accuracy-versus-alignment figure.
+PANELS_PER_ROW = 3
+
+
 def _accuracy_plot(table: Table) -> str | None:
-    """Probe metric against nuisance alignment nu_max, one panel per submission, one line per noise level."""
+    """Probe metric against nuisance alignment nu_max, one panel per submission (in rank order), one
+    line per noise level: the paper's main figure, for every submission."""
     if not any("nuisance_alignment" in c.config for c in table.columns):
         return None
     import matplotlib.pyplot as plt
 
     noises = sorted({float(c.config["noise_y"]) for c in table.columns})
     count = len(table.rows)
-    fig, axes = plt.subplots(1, count, figsize=(3.0 * count, 2.8), squeeze=False, sharey=True)
-    for ax, row in zip(axes[0], table.rows):
+    columns = min(count, PANELS_PER_ROW)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows + 0.5), squeeze=False, sharex=True, sharey=True)
+    for index, ax in enumerate(axes.flat):
+        if index >= count:
+            ax.set_visible(False)
+            continue
+        row = table.rows[index]
         for noise in noises:
             points = sorted((float(c.config["nuisance_alignment"]), row.mean(c.name)) for c in table.columns
                             if float(c.config["noise_y"]) == noise and row.mean(c.name) is not None)
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"noise_y {noise:g}")
-        ax.set_title(f"{row.submission} ({row.family})", fontsize=9)
-        ax.set_xlabel(r"nuisance alignment $\nu_{max}$")
+        ax.set_title(f"{row.rank} {row.submission} ({row.family})", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(METRIC_NAMES[table.metric])
-    axes[0][0].legend(fontsize=7)
+        if index % columns == 0:
+            ax.set_ylabel(METRIC_NAMES[table.metric])
+        if index + columns >= count:
+            ax.set_xlabel(r"nuisance alignment $\nu_{max}$")
+            ax.tick_params(labelbottom=True)
+    axes.flat[0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _svg(fig)
 
 
-def _placement_plot(table: Table) -> str | None:
-    from mmphase_bench.theory.phase_diagram import RatioPoint, plot_separation_ratios
+def _placement_points(table: Table) -> tuple[list, list[str], list[str]]:
+    """The cells with both ratios estimated, as numbered points; the key (one line per number); the
+    cells left out because no signal was detected."""
+    from mmphase_bench.theory.phase_diagram import RatioPoint
 
-    points = []
+    points, key, missing = [], [], []
     for column in table.columns:
         placement = column.placement
         ca, cp = placement.get("delta_ca"), placement.get("delta_cp")
-        if isinstance(ca, (int, float)) and isinstance(cp, (int, float)):
-            ci = placement.get("ci") or {}
+        if not (isinstance(ca, (int, float)) and isinstance(cp, (int, float))):
+            missing.append(column.name)
+            continue
+        ci = placement.get("ci") or {}
 
-            def interval(key):
-                value = ci.get(key)
-                if not value or not all(isinstance(v, (int, float)) for v in value):
-                    return None
-                return (max(float(value[0]), 0.05), float(value[1]))  # log axes: keep the lower end visible
+        def interval(name):
+            value = ci.get(name)
+            if not value or not all(isinstance(v, (int, float)) for v in value):
+                return None
+            return (max(float(value[0]), 0.05), float(value[1]))  # log axes: keep the lower end visible
 
-            points.append(RatioPoint(float(ca), float(cp), column.name, interval("delta_ca"), interval("delta_cp")))
-    if not points:
+        number = str(len(points) + 1)
+        points.append(RatioPoint(float(ca), float(cp), number, interval("delta_ca"), interval("delta_cp")))
+        regime = REGIME_LABELS.get(column.regime, column.regime)
+        key.append(f"{number}: {column.name} (Δ_CA {float(ca):.2f}, Δ_CP {float(cp):.2f}; {regime})")
+    return points, key, missing
+
+
+def _placement_plot(table: Table) -> str | None:
+    """The cells on the (Delta_CA, Delta_CP) plane, numbered, with the key and the cells not drawn."""
+    from mmphase_bench.theory.phase_diagram import plot_separation_ratios
+
+    points, key, missing = _placement_points(table)
+    if not points and not missing:
         return None
-    figure = plot_separation_ratios(points, title=f"{table.title}: cells on the phase diagram")
-    figure.set_size_inches(6, 5)
-    return _svg(figure)
+    parts = []
+    if points:
+        figure = plot_separation_ratios(points, title=f"{table.title}: cells on the phase diagram")
+        figure.set_size_inches(6, 5)
+        parts.append(_svg(figure))
+    notes = "".join(f"<li>{html.escape(line)}</li>" for line in key)
+    if missing:
+        notes += (f"<li>not drawn, no signal detected in one of the ratios: {html.escape(', '.join(missing))}</li>")
+    parts.append(f'<ul class="key">{notes}</ul>')
+    return "".join(parts)
 
 
 PAGE_STYLE = """
@@ -135,6 +171,7 @@ th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " 
 td:nth-child(2), td:nth-child(3) { text-align: left; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .plots svg { max-width: 100%; height: auto; }
+ul.key { font-size: 12px; list-style: none; padding-left: 1em; margin: 0.5em 0; max-width: 560px; }
 """
 
 PAGE_SCRIPT = """

@@ -177,7 +177,8 @@ def plot_separation_ratios(points: Sequence[RatioPoint], ax=None, title: str = "
         yerr = None if point.ci_cp is None else [[max(y - _clip(point.ci_cp[0], lo, hi), 0)], [max(_clip(point.ci_cp[1], lo, hi) - y, 0)]]
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=point.marker, ms=7, mfc="white", mec="black", ecolor="black", capsize=3, lw=1)
         if point.label:
-            ax.annotate(point.label, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8)
+            ax.annotate(point.label, (x, y), xytext=(6, 4), textcoords="offset points", fontsize=8,
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.8))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)

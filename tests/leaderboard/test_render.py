@@ -326,8 +326,12 @@ def test_html_has_inline_plots_and_the_accuracy_plot_only_for_stereo(rendered):
         assert placement, title
         if title.startswith("stereo"):
             assert svgs == 2 and accuracy
-            for label in ("alpha (CA)", "delta (CP)", "noise_y 0.2", "noise_y 0.9"):
+            for label in ("alpha (CA)", "delta (CP)"):  # panel titles: rank, submission, family
+                assert re.search(rf"<!-- =?\d+ {re.escape(label)} -->", piece), label
+            for label in ("noise_y 0.2", "noise_y 0.9"):
                 assert f"<!-- {label} -->" in piece
+            # the cells are numbered on the diagram; the key names them with their ratios
+            assert re.search(r"<li>1: \S+ \(Δ_CA [0-9.]+, Δ_CP [0-9.]+; (Both|CA only|CP only|Neither)\)</li>", piece)
         else:
             assert svgs == 1 and not accuracy
     assert rendered["index.html"].count("</svg>") == 4
@@ -370,3 +374,15 @@ def test_build_writes_the_rendered_files_and_is_repeatable(results, rendered, tm
     assert check(tmp_path) == []
     build(tmp_path)
     assert {name: (tmp_path / name).read_bytes() for name in rendered} == first
+
+
+def test_html_names_the_cells_it_cannot_place(template):
+    """A cell whose ratios were not detected is not drawn on the diagram, and the page says so."""
+    placed = {"delta_ca": 2.0, "delta_cp": 0.5, "regime": "ca_only", "method": "estimated"}
+    unplaced = {"delta_ca": None, "delta_cp": 0.5, "regime": "neither", "method": "estimated"}
+    results = [make(template, suite="spiked", scale="small", submission="alpha", family="CA", cell=cell, seed=0, value=0.5,
+                    metric="r2", placement=placement) for cell, placement in (("near", placed), ("far", unplaced))]
+    page = render_html(build_tables(results))
+    assert "<li>1: near (Δ_CA 2.00, Δ_CP 0.50; CA only)</li>" in page
+    assert "<li>not drawn, no signal detected in one of the ratios: far</li>" in page
+    assert page.count("<svg") == 1
