@@ -15,7 +15,7 @@ drift by a little, hence a tolerance.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -204,6 +204,5 @@ def reproduce(leaderboard: str | Path, out: str | Path, *, suites: Sequence[str]
     reproduced = []
     for plan in plans:
         logger.info("reproducing: %s", plan.command)
-        config = RunConfig(**{**plan.config.__dict__, "progress": progress})
-        reproduced.extend(run_benchmark(config))
+        reproduced.extend(run_benchmark(replace(plan.config, progress=progress)))
     return compare_results(published, reproduced, tolerance)
