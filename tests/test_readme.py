@@ -60,7 +60,7 @@ def test_harness_examples_run(tmp_path):
 
 @pytest.mark.slow
 def test_leaderboard_examples_run(tmp_path):
-    block = next(b for b in _blocks("bash") if "mmphase publish runs" in b)
+    block = next(b for b in _blocks("bash") if "mmphase publish runs" in b and "mmphase leaderboard check" in b)
     (tmp_path / "leaderboard").mkdir()
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for command in _commands(block):
