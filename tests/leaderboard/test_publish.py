@@ -11,18 +11,6 @@ from mmphase_bench.leaderboard.publish import publish
 from mmphase_bench.leaderboard.store import relative_path
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """A real run folder of the harness (smoke scale): 2 models x 4 cells x 2 seeds."""
-    from mmphase_bench.harness.runner import RunConfig, run_benchmark
-
-    out = tmp_path_factory.mktemp("publish-smoke")
-    results = run_benchmark(RunConfig(models=("unimodal", "linear-cca"), suite="spiked", scale="smoke", seeds=(0, 1),
-                                      out=out, device="cpu"))
-    assert len(results) == 16 and all(r["status"] == "ok" for r in results)
-    return out
-
-
 @pytest.fixture
 def run_dir(tmp_path, smoke_run):
     """The smoke run relabelled as small scale (publishable), with a placement cache file beside it."""
