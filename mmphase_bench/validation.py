@@ -6,16 +6,18 @@ from typing import Any
 
 import numpy as np
 
+from mmphase_bench.errors import InputError, InputTypeError
+
 
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
     """Return ``value`` as an int, or raise ``ValueError``/``TypeError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer, got {value!r}")
     value = int(value)
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise InputError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+        raise InputError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -30,23 +32,23 @@ def check_float(
 ) -> float:
     """Return ``value`` as a finite float within the bounds, or raise naming ``name``."""
     if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}")
+        raise InputTypeError(f"{name} must be a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
+        raise InputTypeError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise InputError(f"{name} must be finite, got {value!r}")
     if minimum is not None and (number <= minimum if strict_minimum else number < minimum):
-        raise ValueError(f"{name} must be {'>' if strict_minimum else '>='} {minimum}, got {number}")
+        raise InputError(f"{name} must be {'>' if strict_minimum else '>='} {minimum}, got {number}")
     if maximum is not None and (number >= maximum if strict_maximum else number > maximum):
-        raise ValueError(f"{name} must be {'<' if strict_maximum else '<='} {maximum}, got {number}")
+        raise InputError(f"{name} must be {'<' if strict_maximum else '<='} {maximum}, got {number}")
     return number
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        raise InputError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
 
 
@@ -56,22 +58,22 @@ def check_matrix(name: str, value: Any, *, min_rows: int = 1, allow_1d: bool = F
     if array.dtype == object or not (
         np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.bool_)
     ):
-        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+        raise InputTypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
     if np.iscomplexobj(array):
-        raise TypeError(f"{name} must be real-valued, got dtype {array.dtype}")
+        raise InputTypeError(f"{name} must be real-valued, got dtype {array.dtype}")
     if array.ndim == 1 and allow_1d:
         array = array[:, None]
     if array.ndim != 2:
         expected = "1-D or 2-D" if allow_1d else "2-D (n_samples, n_features)"
-        raise ValueError(f"{name} must be {expected}, got shape {array.shape}")
+        raise InputError(f"{name} must be {expected}, got shape {array.shape}")
     if array.shape[0] < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows, got {array.shape[0]}")
+        raise InputError(f"{name} needs at least {min_rows} rows, got {array.shape[0]}")
     if array.shape[1] < 1:
-        raise ValueError(f"{name} needs at least 1 column, got shape {array.shape}")
+        raise InputError(f"{name} needs at least 1 column, got shape {array.shape}")
     array = np.asarray(array, dtype=np.float64)
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite values")
+        raise InputError(f"{name} contains {bad} NaN or infinite values")
     return array
 
 
@@ -80,5 +82,5 @@ def check_same_rows(**arrays: np.ndarray) -> int:
     rows = {name: int(np.shape(array)[0]) for name, array in arrays.items()}
     if len(set(rows.values())) > 1:
         described = ", ".join(f"{name} has {count}" for name, count in rows.items())
-        raise ValueError(f"paired arrays must have the same number of rows: {described}")
+        raise InputError(f"paired arrays must have the same number of rows: {described}")
     return next(iter(rows.values()))

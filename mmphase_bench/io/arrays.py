@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mmphase_bench.errors import FileFormatError
+
 H5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
-class ArrayFileError(ValueError):
+class ArrayFileError(FileFormatError):
     """A named array file is missing, unreadable or malformed."""
 
 
