@@ -1,13 +1,40 @@
-"""mmphase-bench: a benchmark suite for the phase diagram of multimodal self-supervised learning."""
+"""mmphase-bench: a benchmark suite for the phase diagram of multimodal self-supervised learning.
+
+The public names below are imported lazily (PEP 562), on first use: ``import mmphase_bench`` and the
+``mmphase`` command's ``--help`` do not pay for importing torch, h5py or scikit-learn.
+"""
 
 from mmphase_bench._version import __version__
-from mmphase_bench.data import PairsFile, StereoDSprites, StereoShapes3D
-from mmphase_bench.theory import (
-    CCA, RRR, JointCAPCP, PhaseEstimate, Regime, SpikedModel, estimate_phase, phase_diagram,
-    spiked_preset, subspace_distance,
-)
 
-__all__ = [
-    "__version__", "StereoDSprites", "StereoShapes3D", "PairsFile", "CCA", "RRR", "JointCAPCP", "SpikedModel", "Regime", "PhaseEstimate",
-    "estimate_phase", "phase_diagram", "spiked_preset", "subspace_distance",
-]
+#: public name -> the module that defines it
+_EXPORTS = {
+    "StereoDSprites": "mmphase_bench.data.stereo_dsprites",
+    "StereoShapes3D": "mmphase_bench.data.stereo_shapes3d",
+    "PairsFile": "mmphase_bench.data.pairs_file",
+    "CCA": "mmphase_bench.theory.cca",
+    "RRR": "mmphase_bench.theory.rrr",
+    "JointCAPCP": "mmphase_bench.theory.joint",
+    "SpikedModel": "mmphase_bench.theory.spiked",
+    "Regime": "mmphase_bench.theory.regime",
+    "PhaseEstimate": "mmphase_bench.theory.phase_estimation",
+    "estimate_phase": "mmphase_bench.theory.phase_estimation",
+    "phase_diagram": "mmphase_bench.theory.phase_diagram",
+    "spiked_preset": "mmphase_bench.theory.presets",
+    "subspace_distance": "mmphase_bench.theory.subspace",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

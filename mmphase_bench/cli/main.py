@@ -1,26 +1,39 @@
-"""Entry point of the ``mmphase`` command: builds the parser and turns input errors into one line."""
+"""Entry point of the ``mmphase`` command: builds the parser, reports input errors as one line, and
+turns Ctrl-C into one line and exit code 130.
+
+The error boundary: an :class:`~mmphase_bench.errors.InputError` (bad arguments, missing or malformed
+files, a submission that does not follow the interface) is printed as ``mmphase: error: MESSAGE`` and
+exits 2, like argparse's usage errors. Every other exception is a bug: it propagates with its
+traceback (exit 1).
+
+This module and the subcommand modules import only the standard library at import time; each
+handler imports what it needs (torch, h5py, scikit-learn, matplotlib) when it runs, so ``--help``,
+``--version`` and usage errors answer at once.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from typing import Sequence
 
 from mmphase_bench._version import __version__
-from mmphase_bench.cli import data, leaderboard, phase, run
-from mmphase_bench.io.arrays import ArrayFileError
+from mmphase_bench.cli.interrupts import EXIT_INTERRUPTED, SafeInterrupts
+from mmphase_bench.errors import InputError
 
 #: Exit code for bad input (files, arguments), as argparse uses for usage errors.
 EXIT_BAD_INPUT = 2
 
 
-class CommandError(Exception):
-    """An error to report as one line and exit code 2."""
+class CommandError(InputError):
+    """Bad input found by the command line itself; reported as one line with exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser():
+    from mmphase_bench.cli import data, leaderboard, phase, run
+    from mmphase_bench.cli.arguments import Parser
+
+    parser = Parser(
         prog="mmphase",
         description="mmphase-bench: the phase diagram of multimodal self-supervised learning (CA vs CP).",
     )
@@ -35,18 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.handler(args) or 0)
-    except (CommandError, ArrayFileError, ValueError, TypeError, FileNotFoundError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"mmphase: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("mmphase: interrupted", file=sys.stderr)
-        return 130
+    with SafeInterrupts() as interrupts:
+        try:
+            args = build_parser().parse_args(argv)
+            logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            code = int(args.handler(args) or 0)
+            interrupts.check()  # an interrupt that arrived outside the package and was never raised
+            return code
+        except InputError as error:
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            print(f"mmphase: error: {message}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            interrupts.finish()
+            print("mmphase: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

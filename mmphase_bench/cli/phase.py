@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from mmphase_bench.validation import check_matrix, check_same_rows
+from mmphase_bench.cli.arguments import PRESET_NAMES, choice_list, figure_path, integer, number
 
 
 def register(commands) -> None:
@@ -15,14 +15,14 @@ def register(commands) -> None:
     sub = phase.add_subparsers(dest="phase_command", metavar="SUBCOMMAND", required=True)
 
     diagram = sub.add_parser("diagram", help="draw the theoretical phase diagram on the (kappa, nu) plane")
-    diagram.add_argument("--out", required=True, type=Path, help="figure path (.png, .svg or .pdf)")
-    diagram.add_argument("--gamma-x", type=float, default=0.5, help="signal noise variance of x (default 0.5)")
-    diagram.add_argument("--gamma-y", type=float, default=0.05, help="signal noise variance of y (default 0.05)")
-    diagram.add_argument("--nuisance-var-x", type=float, default=1.0, help="nuisance variance of x (default 1)")
-    diagram.add_argument("--nuisance-var-y", type=float, default=50.0, help="nuisance variance of y (default 50)")
-    diagram.add_argument("--kappa-max", type=float, default=4.0, help="largest signal strength shown (default 4)")
+    diagram.add_argument("--out", required=True, type=figure_path, help="figure path (.png, .svg or .pdf)")
+    diagram.add_argument("--gamma-x", type=number(), default=0.5, help="signal noise variance of x (default 0.5)")
+    diagram.add_argument("--gamma-y", type=number(), default=0.05, help="signal noise variance of y (default 0.05)")
+    diagram.add_argument("--nuisance-var-x", type=number(), default=1.0, help="nuisance variance of x (default 1)")
+    diagram.add_argument("--nuisance-var-y", type=number(), default=50.0, help="nuisance variance of y (default 50)")
+    diagram.add_argument("--kappa-max", type=number(0.05, strict=True), default=4.0, help="largest signal strength shown, > 0.05 (default 4)")
     diagram.add_argument(
-        "--point", action="append", default=[], metavar="KAPPA,NU[,LABEL]",
+        "--point", action="append", default=[], type=_point, metavar="KAPPA,NU[,LABEL]",
         help="mark a model at (kappa, nu); repeatable",
     )
     diagram.set_defaults(handler=run_diagram)
@@ -32,32 +32,40 @@ def register(commands) -> None:
     estimate.add_argument("--y", required=True, help="features of view y (same formats)")
     estimate.add_argument("--labels", required=True, help="labels (class labels or continuous targets)")
     estimate.add_argument("--task", choices=("classification", "regression"), default=None, help="default: inferred")
-    estimate.add_argument("--n-pca", type=int, default=100, help="PCA dimension per view (default 100)")
-    estimate.add_argument("--n-components", type=int, default=50, help="components classified (default 50)")
-    estimate.add_argument("--ridge", type=float, default=1e-6, help="relative covariance ridge (default 1e-6)")
-    estimate.add_argument("--n-resamples", type=int, default=200, help="resamples for the intervals (default 200; 0: off)")
-    estimate.add_argument("--resample", choices=("bootstrap", "subsample"), default="bootstrap")
-    estimate.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
-    estimate.add_argument("--seed", type=int, default=0)
+    estimate.add_argument("--n-pca", type=integer(1), default=100, help="PCA dimension per view (default 100)")
+    estimate.add_argument("--n-components", type=integer(1), default=50, help="components classified (default 50)")
+    estimate.add_argument("--ridge", type=number(0), default=1e-6, help="relative covariance ridge (default 1e-6)")
+    estimate.add_argument("--n-resamples", type=integer(0), default=200, help="resamples for the intervals (default 200; 0: off)")
+    estimate.add_argument("--resample", choices=("bootstrap", "subsample"), default="bootstrap",
+                          help="how the intervals resample the pairs: with replacement (bootstrap, the default) or half of them without (subsample)")
+    estimate.add_argument("--confidence", type=number(0, 1, strict=True), default=0.95, help="interval level, between 0 and 1 (default 0.95)")
+    estimate.add_argument("--seed", type=integer(0), default=0, help="seed of the resampling (default 0)")
     estimate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     estimate.add_argument("--out", type=Path, help="also write the JSON result to this file")
-    estimate.add_argument("--figure", type=Path, help="write the placement on the ratio plane to this figure")
+    estimate.add_argument("--figure", type=figure_path, help="write the placement on the ratio plane to this figure")
     estimate.set_defaults(handler=run_estimate)
 
     demo = sub.add_parser("demo", help="sample the spiked presets, estimate their phase and draw the figure")
-    demo.add_argument("--out", type=Path, default=Path("phase-demo.png"), help="figure path (default phase-demo.png)")
-    demo.add_argument("--presets", default="both,ca_only,cp_only,neither", help="comma-separated presets")
-    demo.add_argument("--n", type=int, default=1000, help="labelled pairs per preset (default 1000)")
-    demo.add_argument("--n-resamples", type=int, default=200, help="resamples for the intervals (default 200)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", type=figure_path, default=Path("phase-demo.png"), help="figure path (default phase-demo.png)")
+    demo.add_argument("--presets", type=choice_list(PRESET_NAMES), default=PRESET_NAMES, metavar="PRESETS",
+                      help=f"comma-separated presets, from {','.join(PRESET_NAMES)} (default: all four)")
+    demo.add_argument("--n", type=integer(1), default=1000, help="labelled pairs per preset (default 1000)")
+    demo.add_argument("--n-resamples", type=integer(0), default=200, help="resamples for the intervals (default 200)")
+    demo.add_argument("--seed", type=integer(0), default=0, help="seed of the samples and resamples (default 0)")
     demo.add_argument("--json", action="store_true", help="print the results as JSON")
     demo.set_defaults(handler=run_demo)
 
 
-def _figure_path(path: Path, option: str) -> Path:
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise ValueError(f"{option} must end in .png, .svg or .pdf, got {str(path)!r}")
-    return path
+def _point(text: str) -> tuple[float, float, str]:
+    """``KAPPA,NU[,LABEL]``: a point of the (kappa, nu) plane with kappa > 0 and 0 <= nu <= 1."""
+    parts = text.split(",")
+    try:
+        kappa, nu = float(parts[0]), float(parts[1])
+    except (IndexError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected KAPPA,NU[,LABEL], got {text!r}") from None
+    if not (0 < kappa < float("inf") and 0 <= nu <= 1):
+        raise argparse.ArgumentTypeError(f"expected kappa > 0 and 0 <= nu <= 1, got {text!r}")
+    return kappa, nu, ",".join(parts[2:])
 
 
 def run_diagram(args: argparse.Namespace) -> int:
@@ -66,19 +74,8 @@ def run_diagram(args: argparse.Namespace) -> int:
     from mmphase_bench.io.atomic import save_figure_atomic
     from mmphase_bench.theory.phase_diagram import DiagramPoint, phase_diagram, plot_phase_diagram
 
-    out = _figure_path(args.out, "--out")
-    if not args.kappa_max > 0.05:
-        raise ValueError(f"--kappa-max must be > 0.05, got {args.kappa_max}")
-    points = []
-    for text in args.point:
-        parts = text.split(",")
-        try:
-            kappa, nu = float(parts[0]), float(parts[1])
-        except (IndexError, ValueError):
-            raise ValueError(f"--point must be KAPPA,NU[,LABEL], got {text!r}") from None
-        if not (kappa > 0 and 0 <= nu <= 1):
-            raise ValueError(f"--point needs kappa > 0 and 0 <= nu <= 1, got {text!r}")
-        points.append(DiagramPoint(kappa, nu, ",".join(parts[2:])))
+    out = args.out
+    points = [DiagramPoint(kappa, nu, label) for kappa, nu, label in args.point]
     diagram = phase_diagram(
         kappa=np.linspace(0.05, args.kappa_max, 400), gamma_x=args.gamma_x, gamma_y=args.gamma_y,
         nuisance_var_x=args.nuisance_var_x, nuisance_var_y=args.nuisance_var_y,
@@ -101,13 +98,15 @@ def run_diagram(args: argparse.Namespace) -> int:
 def run_estimate(args: argparse.Namespace) -> int:
     from mmphase_bench.io.arrays import load_array
     from mmphase_bench.io.atomic import write_text_atomic
+    from mmphase_bench.cli.main import CommandError
     from mmphase_bench.theory.phase_estimation import estimate_phase
+    from mmphase_bench.validation import check_matrix, check_same_rows
 
     zx = check_matrix("--x", load_array(args.x, name="--x"))
     zy = check_matrix("--y", load_array(args.y, name="--y"))
     labels = load_array(args.labels, name="--labels")
     if labels.ndim not in (1, 2):
-        raise ValueError(f"--labels must be 1-D or 2-D, got shape {labels.shape}")
+        raise CommandError(f"--labels must be 1-D or 2-D, got shape {labels.shape}")
     check_same_rows(**{"--x": zx, "--y": zy, "--labels": labels})
     result = estimate_phase(
         zx, zy, labels, task=args.task, n_pca=args.n_pca, n_components=args.n_components, ridge=args.ridge,
@@ -118,7 +117,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     if args.out:
         write_text_atomic(args.out, payload + "\n")
     if args.figure:
-        _write_estimate_figure(result, _figure_path(args.figure, "--figure"))
+        _write_estimate_figure(result, args.figure)
     print(payload if args.json else result.summary())
     return 0
 
@@ -142,14 +141,9 @@ def _write_estimate_figure(result, path: Path) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     from mmphase_bench.theory.demo import format_demo, phase_demo
-    from mmphase_bench.theory.presets import PRESET_NAMES
 
-    out = _figure_path(args.out, "--out")
-    presets = [name.strip() for name in args.presets.split(",") if name.strip()]
-    unknown = [name for name in presets if name not in PRESET_NAMES]
-    if unknown or not presets:
-        raise ValueError(f"--presets must be a comma-separated subset of {','.join(PRESET_NAMES)}; got {args.presets!r}")
-    rows = phase_demo(out, presets=presets, n=args.n, seed=args.seed, n_resamples=args.n_resamples, progress=sys.stderr.isatty())
+    out = args.out
+    rows = phase_demo(out, presets=list(args.presets), n=args.n, seed=args.seed, n_resamples=args.n_resamples, progress=sys.stderr.isatty())
     if args.json:
         print(json.dumps([row.to_dict() for row in rows], indent=2))
     else:

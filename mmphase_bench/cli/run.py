@@ -6,16 +6,20 @@ import argparse
 import sys
 from pathlib import Path
 
+from mmphase_bench.cli.arguments import SUITE_NAMES, device_name, name_list, seed_list
+
 
 def register(commands) -> None:
     run = commands.add_parser("run", help="train and score submissions on a suite (resumable)")
-    run.add_argument("--model", required=True, help="built-in name(s), package.module:Class or path/to/model.py:Class; comma-separated")
-    run.add_argument("--suite", required=True, help="spiked, stereo-dsprites or stereo-shapes3d (see: mmphase suites list)")
-    run.add_argument("--cells", help="comma-separated cell names (default: all cells of the suite)")
-    run.add_argument("--scale", default="small", help="smoke, small or paper (default small)")
-    run.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    from mmphase_bench.harness.scales import SCALES  # the standard library only
+
+    run.add_argument("--model", required=True, type=name_list, help="built-in name(s), package.module:Class or path/to/model.py:Class; comma-separated")
+    run.add_argument("--suite", required=True, choices=SUITE_NAMES, help="the suite (see: mmphase suites list)")
+    run.add_argument("--cells", type=name_list, help="comma-separated cell names (default: all cells of the suite)")
+    run.add_argument("--scale", default="small", choices=tuple(SCALES), help="the size of the runs (default small)")
+    run.add_argument("--seeds", type=seed_list, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default runs/)")
-    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    run.add_argument("--device", type=device_name(auto=True), default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     run.set_defaults(handler=run_run)
 
     suites = commands.add_parser("suites", help="benchmark suites")
@@ -25,34 +29,24 @@ def register(commands) -> None:
 
     models = commands.add_parser("models", help="built-in reference submissions")
     models.add_subparsers(dest="models_command", metavar="SUBCOMMAND", required=True).add_parser(
-        "list", help="the built-in submissions with their family"
+        "list", help="the built-in submissions: name, family (CA, CP or other) and what each one is"
     ).set_defaults(handler=run_models_list)
-
-
-def _seeds(text: str) -> tuple[int, ...]:
-    try:
-        seeds = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise ValueError(f"--seeds must be comma-separated non-negative integers, got {text!r}") from None
-    if not seeds or any(seed < 0 for seed in seeds):
-        raise ValueError(f"--seeds must be comma-separated non-negative integers, got {text!r}")
-    return seeds
 
 
 def run_run(args: argparse.Namespace) -> int:
     from mmphase_bench.harness.runner import RunConfig, run_benchmark, summary_table
 
     config = RunConfig(
-        models=tuple(part.strip() for part in args.model.split(",") if part.strip()),
-        suite=args.suite,
-        cells=tuple(part.strip() for part in args.cells.split(",") if part.strip()) if args.cells else None,
-        scale=args.scale, seeds=_seeds(args.seeds), out=args.out, device=args.device, progress=sys.stderr.isatty(),
+        models=args.model, suite=args.suite, cells=args.cells,
+        scale=args.scale, seeds=args.seeds, out=args.out, device=args.device, progress=sys.stderr.isatty(),
     )
+    from mmphase_bench.harness.results import ResultRecord
+
     results = run_benchmark(config)
     print(summary_table(results))
-    failed = [r for r in results if r["status"] != "ok"]
-    for result in failed:
-        print(f"FAILED {result['submission']['name']} / {result['cell']['name']} / seed {result['seed']}: {result['error']}")
+    failed = [record for record in map(ResultRecord.from_dict, results) if not record.ok]
+    for record in failed:
+        print(f"FAILED {record.submission.name} / {record.cell.name} / seed {record.seed}: {record.error}")
     print(f"\n{len(results)} results in {args.out}/{args.suite}/ ({len(failed)} failed)")
     return 1 if failed else 0
 
@@ -80,7 +74,24 @@ def run_suites_list(args: argparse.Namespace) -> int:
 def run_models_list(args: argparse.Namespace) -> int:
     from mmphase_bench.models.registry import REGISTRY
 
+    import shutil
+    import textwrap
+
+    width = max(60, min(shutil.get_terminal_size().columns, 120))
+    indent = " " * 28
     for name, cls in REGISTRY.items():
-        summary = (cls.__doc__ or "").strip().splitlines()[0]
-        print(f"{name:<20} {cls.family:<6} {summary}")
+        lines = textwrap.wrap(first_sentence(cls.__doc__ or ""), width=width, initial_indent=f"{name:<20} {cls.family:<6} ",
+                              subsequent_indent=indent, break_on_hyphens=False) or [f"{name:<20} {cls.family}"]
+        print("\n".join(lines))
     return 0
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line: up to the first ``.``, ``!`` or
+    ``?`` followed by white space (so ``e.g.``-free prose and dotted names such as ``mmphase_bench.CCA``
+    stay whole), or the whole paragraph."""
+    import re
+
+    paragraph = " ".join(line.strip() for line in doc.strip().split("\n\n", 1)[0].splitlines())
+    match = re.match(r"(.+?[.!?])(\s|$)", paragraph)
+    return match.group(1) if match else paragraph

@@ -1,19 +1,35 @@
-"""Paired two-view datasets: procedural dSprites and the Stereo-dSprites pairs, saved-file readers."""
+"""Paired two-view datasets: procedural dSprites and the Stereo-dSprites pairs, saved-file readers.
 
-from mmphase_bench.data.dsprites import (
-    FACTOR_NAMES, FACTOR_SIZES, FACTOR_VALUES, SHAPE_NAMES, OfficialDSprites, ProceduralDSprites, SpriteGeometry,
-    dsprites_source, render_sprites,
-)
-from mmphase_bench.data.pairs_file import PairsFile, save_pairs
-from mmphase_bench.data.stereo import StereoConfig
-from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID, StereoDSprites
-from mmphase_bench.data.shapes3d import OfficialShapes3D, ProceduralShapes3D, SceneGeometry, shapes3d_source
-from mmphase_bench.data.stereo_pairs import PairBatch, StereoPairs
-from mmphase_bench.data.stereo_shapes3d import StereoShapes3D
+The names are imported lazily (PEP 562): ``import mmphase_bench.data`` does not import torch or h5py.
+"""
 
-__all__ = [
-    "StereoDSprites", "StereoShapes3D", "StereoPairs", "ProceduralShapes3D", "OfficialShapes3D", "SceneGeometry",
-    "shapes3d_source", "StereoConfig", "PairBatch", "PairsFile", "save_pairs", "BENCHMARK_GRID",
-    "ProceduralDSprites", "OfficialDSprites", "SpriteGeometry", "dsprites_source", "render_sprites",
-    "FACTOR_NAMES", "FACTOR_SIZES", "FACTOR_VALUES", "SHAPE_NAMES",
-]
+_DSPRITES = "mmphase_bench.data.dsprites"
+_SHAPES3D = "mmphase_bench.data.shapes3d"
+#: public name -> the module that defines it
+_EXPORTS = {
+    "StereoDSprites": "mmphase_bench.data.stereo_dsprites", "BENCHMARK_GRID": "mmphase_bench.data.stereo_dsprites",
+    "StereoShapes3D": "mmphase_bench.data.stereo_shapes3d",
+    "StereoPairs": "mmphase_bench.data.stereo_pairs", "PairBatch": "mmphase_bench.data.stereo_pairs",
+    "StereoConfig": "mmphase_bench.data.stereo",
+    "PairsFile": "mmphase_bench.data.pairs_file", "save_pairs": "mmphase_bench.data.pairs_file",
+    "ProceduralShapes3D": _SHAPES3D, "OfficialShapes3D": _SHAPES3D, "SceneGeometry": _SHAPES3D, "shapes3d_source": _SHAPES3D,
+    "ProceduralDSprites": _DSPRITES, "OfficialDSprites": _DSPRITES, "SpriteGeometry": _DSPRITES,
+    "dsprites_source": _DSPRITES, "render_sprites": _DSPRITES, "FACTOR_NAMES": _DSPRITES, "FACTOR_SIZES": _DSPRITES,
+    "FACTOR_VALUES": _DSPRITES, "SHAPE_NAMES": _DSPRITES,
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

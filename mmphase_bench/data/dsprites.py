@@ -14,6 +14,7 @@ file for users who have it. Both offer the same interface (:class:`DSpritesSourc
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ from typing import Protocol
 
 import numpy as np
 import torch
+
+from mmphase_bench.data.exact_ops import cos_sin
+
+from mmphase_bench.errors import FileFormatError, InputError
+
+logger = logging.getLogger(__name__)
 
 FACTOR_NAMES = ("color", "shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
@@ -134,7 +141,7 @@ def render_sprites(
     unit = geometry.size * scale * size
     dx = (((origin_x[:, None] + steps[None, :]).double() + 0.5 - centre_x[:, None]) / unit[:, None]).float()
     dy = (((origin_y[:, None] + steps[None, :]).double() + 0.5 - centre_y[:, None]) / unit[:, None]).float()
-    cos, sin = torch.cos(orientation).float()[:, None, None], torch.sin(orientation).float()[:, None, None]
+    cos, sin = (value.float()[:, None, None] for value in cos_sin(orientation))  # per element, any batch size
     # Counter-clockwise on screen with y pointing down: invert the rotation on (dx, -dy).
     u = cos * dx[:, None, :] - sin * dy[:, :, None]
     v = sin * dx[:, None, :] + cos * dy[:, :, None]
@@ -197,68 +204,98 @@ class ProceduralDSprites:
 class OfficialDSprites:
     """Reader of the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``.
 
-    Never unpickles: the pickled ``metadata`` entry is not read (the grid is known). ``imgs``,
-    ``latents_values`` and ``latents_classes`` are validated (dtypes, shapes, classes in range, values
-    matching the known grid). A file holding only part of the grid (e.g. a test fixture) is accepted;
-    asking for an image it lacks raises ``KeyError``.
+    The file is read as untrusted input (:class:`~mmphase_bench.io.npz.NpzArchive`), member by
+    member: the pickled ``metadata`` member is never opened (the grid is known), and no member is
+    unpickled. Checked on opening, each failure one line naming the file: the file is a readable
+    zip archive holding ``imgs``, ``latents_values`` and ``latents_classes``; ``imgs`` is a
+    C-ordered uint8 (N, 64, 64) array with 1 <= N <= 737,280 whose every pixel is 0 or 1 (a single
+    stray value would poison the templates), complete and undamaged; ``latents_values`` is float64
+    (N, 6) and equal to the grid values of ``latents_classes``, an integer (N, 6) array of classes
+    in range naming each grid cell at most once.
+
+    Memory: ``latents_*`` (48 bytes per image) are loaded; ``imgs`` (3 GB in the full file) is not.
+    When ``imgs`` is stored uncompressed (``np.savez``) it is memory-mapped at its offset inside the
+    archive and images are read on demand. When it is compressed (the official file is written by
+    ``np.savez_compressed``) it can only be decompressed: the check on opening streams through it
+    once (memory: one 64 MB block) and keeps the three template images; the first request for any
+    other image decompresses ``imgs`` in full into memory.
+
+    A file holding only part of the grid (e.g. a test fixture) is accepted; asking for an image it
+    lacks raises ``KeyError``, and :meth:`canonical_image` of a missing template cell a
+    :class:`~mmphase_bench.errors.FileFormatError`. Use ``close()`` or ``with`` to drop the memory
+    map; it is remade on demand (also after pickling, which never carries it).
     """
 
     name = "official"
     REQUIRED_KEYS = ("imgs", "latents_values", "latents_classes")
+    _BLOCK = 16384  # images per block when scanning imgs (64 MB)
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"source: official dSprites file not found: {self.path}")
-        try:
-            with np.load(self.path, allow_pickle=False) as archive:
-                missing = [key for key in self.REQUIRED_KEYS if key not in archive.files]
-                if missing:
-                    raise ValueError(
-                        f"source: {self.path.name} is not a dSprites file: missing {', '.join(missing)} "
-                        f"(has {', '.join(archive.files)})"
-                    )
-                images = archive["imgs"]
-                values = archive["latents_values"]
-                classes = archive["latents_classes"]
-        except (OSError, ValueError) as error:
-            if isinstance(error, ValueError) and str(error).startswith("source:"):
-                raise
-            raise ValueError(f"source: cannot read {self.path}: {error}") from None
-        self._validate(images, values, classes)
-        self._images = images
-        self._values = values
-        self._classes = classes
-        self._row_of = np.full(N_IMAGES, -1, dtype=np.int64)
-        self._row_of[classes_to_index(classes)] = np.arange(classes.shape[0])
+        from mmphase_bench.io.npz import NpzArchive
 
-    def _validate(self, images: np.ndarray, values: np.ndarray, classes: np.ndarray) -> None:
-        where = f"source: {self.path.name}"
-        if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(f"{where}: imgs must be uint8 (N, 64, 64), got {images.dtype} {images.shape}")
-        n = images.shape[0]
-        if n == 0 or n > N_IMAGES:
-            raise ValueError(f"{where}: imgs must hold between 1 and {N_IMAGES} images, got {n}")
+        self.path = Path(path)
+        self._where = where = f"source: {self.path}"
+        with NpzArchive(self.path, where) as archive:
+            missing = [key for key in self.REQUIRED_KEYS if key not in archive.keys]
+            if missing:
+                raise FileFormatError(
+                    f"{where}: not a dSprites file: missing {', '.join(missing)} (has {', '.join(archive.keys) or 'no arrays'})"
+                )
+            header = archive.header("imgs", kinds="biufc")
+            if header.dtype != np.uint8 or len(header.shape) != 3 or header.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+                raise FileFormatError(f"{where}: imgs must be uint8 (N, 64, 64), got {header.dtype} {header.shape}")
+            if header.fortran_order:
+                raise FileFormatError(f"{where}: imgs is stored in Fortran order; expected C order as in the official file")
+            n = header.shape[0]
+            if n == 0 or n > N_IMAGES:
+                raise FileFormatError(f"{where}: imgs must hold between 1 and {N_IMAGES} images, got {n}")
+            values = archive.read("latents_values")
+            classes = archive.read("latents_classes")
+            self._validate_latents(n, values, classes)
+            self._values = values
+            self._classes = classes
+            self._row_of = np.full(N_IMAGES, -1, dtype=np.int64)
+            self._row_of[classes_to_index(classes)] = np.arange(n)
+            template_cells = classes_to_index(np.array([[0, shape, 5, 0, 16, 16] for shape in range(len(SHAPE_NAMES))]))
+            template_rows = {int(r) for r in self._row_of[template_cells] if r >= 0}
+            self._stored = archive.is_stored("imgs")
+            self._n = n
+            self._cache: dict[int, np.ndarray] = {}
+            self._images: np.ndarray | None = None
+            if self._stored:
+                images = archive.memmap("imgs")
+                blocks = ((lo, images[lo:lo + self._BLOCK]) for lo in range(0, n, self._BLOCK))
+            else:
+                blocks = archive.iter_rows("imgs", self._BLOCK)
+            for lo, block in blocks:
+                largest = int(block.max())
+                if largest > 1:
+                    raise FileFormatError(f"{where}: imgs must be binary (0 or 1), found {largest} in images {lo}..{lo + len(block) - 1}")
+                for row in template_rows:
+                    if lo <= row < lo + len(block):
+                        self._cache[row] = np.array(block[row - lo])
+            if self._stored:
+                self._images = images
+
+    def _validate_latents(self, n: int, values: np.ndarray, classes: np.ndarray) -> None:
+        where = self._where
         if values.dtype != np.float64 or values.shape != (n, 6):
-            raise ValueError(f"{where}: latents_values must be float64 ({n}, 6), got {values.dtype} {values.shape}")
-        if not np.issubdtype(classes.dtype, np.integer) or classes.shape != (n, 6):
-            raise ValueError(f"{where}: latents_classes must be integer ({n}, 6), got {classes.dtype} {classes.shape}")
+            raise FileFormatError(f"{where}: latents_values must be float64 ({n}, 6), got {values.dtype} {values.shape}")
+        if classes.dtype.kind not in "iu" or classes.shape != (n, 6):
+            raise FileFormatError(f"{where}: latents_classes must be integer ({n}, 6), got {classes.dtype} {classes.shape}")
         if np.any(classes < 0) or np.any(classes >= np.array(FACTOR_SIZES)):
-            raise ValueError(f"{where}: latents_classes out of range for factor sizes {FACTOR_SIZES}")
-        if not np.allclose(values, classes_to_values(classes), atol=1e-6):
-            raise ValueError(f"{where}: latents_values do not match the dSprites factor grid")
+            raise FileFormatError(f"{where}: latents_classes out of range for factor sizes {FACTOR_SIZES}")
+        if not np.allclose(values, classes_to_values(classes), atol=1e-6):  # NaN fails this too
+            raise FileFormatError(f"{where}: latents_values do not match the dSprites factor grid")
         if len(np.unique(classes_to_index(classes))) != n:
-            raise ValueError(f"{where}: latents_classes repeat a grid cell")
-        largest = int(images.max())  # every image: a single stray value would poison the templates
-        if largest > 1:
-            raise ValueError(f"{where}: imgs must be binary (0 or 1), found {largest}")
+            raise FileFormatError(f"{where}: latents_classes repeat a grid cell")
 
     def __len__(self) -> int:
         return N_IMAGES
 
     @property
     def n_available(self) -> int:
-        return int(self._images.shape[0])
+        return int(self._n)
 
     def _rows(self, index) -> np.ndarray:
         index = np.atleast_1d(np.asarray(index, dtype=np.int64))
@@ -268,8 +305,28 @@ class OfficialDSprites:
             raise KeyError(f"{self.path.name} holds no image for grid index {int(index[rows < 0][0])}")
         return rows
 
+    def _all_images(self) -> np.ndarray:
+        if self._images is None:
+            from mmphase_bench.io.npz import NpzArchive
+
+            with NpzArchive(self.path, self._where) as archive:
+                if self._stored:
+                    self._images = archive.memmap("imgs")
+                else:
+                    logger.info("decompressing all of imgs from %s", self.path)
+                    self._images = archive.read("imgs")
+            if self._images.shape != (self._n, IMAGE_SIZE, IMAGE_SIZE) or self._images.dtype != np.uint8:
+                raise FileFormatError(f"{self._where}: imgs changed since the file was opened")
+        return self._images
+
     def images(self, index) -> np.ndarray:
-        return self._images[self._rows(index)]
+        rows = self._rows(index)
+        if all(int(row) in self._cache for row in rows):
+            return np.stack([self._cache[int(row)] for row in rows])
+        try:
+            return np.array(self._all_images()[rows])
+        except OSError as error:  # a memory-mapped file that shrank since it was opened
+            raise FileFormatError(f"{self._where}: cannot read imgs ({error})") from None
 
     def latents_classes(self, index) -> np.ndarray:
         return self._classes[self._rows(index)].astype(np.int64)
@@ -282,15 +339,37 @@ class OfficialDSprites:
 
         The official grid has no centred position (posX/posY values straddle 0.5), so the image at
         posX = posY = index 16 is shifted by whole pixels until its centroid is at the centre.
+        A file lacking that cell, or whose image there is empty, is a ``FileFormatError``.
         """
         classes = np.array([[0, shape, 5, 0, 16, 16]])
-        image = self.images(classes_to_index(classes))[0]
+        cell = int(classes_to_index(classes)[0])
+        if self._row_of[cell] < 0:
+            raise FileFormatError(
+                f"{self._where}: holds no image for the template of shape {SHAPE_NAMES[shape]} "
+                f"(grid cell {cell}: scale 1, orientation 0, posX = posY = 16/31)"
+            )
+        image = self.images(cell)[0]
         rows, cols = np.nonzero(image)
         if rows.size == 0:
-            raise ValueError(f"source: the official image of shape {SHAPE_NAMES[shape]} is empty")
+            raise FileFormatError(f"{self._where}: the official image of shape {SHAPE_NAMES[shape]} is empty")
         shift_r = int(round(IMAGE_SIZE / 2 - 0.5 - rows.mean()))
         shift_c = int(round(IMAGE_SIZE / 2 - 0.5 - cols.mean()))
         return np.roll(image, (shift_r, shift_c), axis=(0, 1))
+
+    def close(self) -> None:
+        """Drop the memory map (or the decompressed images); they are remade on demand."""
+        self._images = None
+
+    def __enter__(self) -> "OfficialDSprites":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_images"] = None  # never pickle 3 GB of images, nor a memory map
+        return state
 
     def __repr__(self) -> str:
         return f"OfficialDSprites(path={str(self.path)!r}, images={self.n_available})"
@@ -302,5 +381,5 @@ def dsprites_source(source: str | os.PathLike = "procedural", device: str | torc
         return ProceduralDSprites(device=device)
     path = Path(source)
     if path.suffix.lower() != ".npz":
-        raise ValueError(f"source must be 'procedural' or the path of the official {OFFICIAL_FILENAME}, got {str(source)!r}")
+        raise InputError(f"source must be 'procedural' or the path of the official {OFFICIAL_FILENAME}, got {str(source)!r}")
     return OfficialDSprites(path)

@@ -21,6 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mmphase_bench.errors import FileFormatError, InputError
+
+from mmphase_bench.data.exact_ops import cos_sin, cross3, dot3, normalize3
+
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
 SHAPE_NAMES = ("cube", "cylinder", "sphere", "capsule")
@@ -108,10 +112,11 @@ class Cameras:
         batch = azimuth.shape[0]
         device = azimuth.device
         target = torch.zeros((batch, 3), dtype=torch.float64, device=device) if target is None else target.double()
+        cos, sin = cos_sin(azimuth)
         position = torch.stack(
-            [target[:, 0] + geometry.camera_distance * torch.sin(azimuth),
+            [target[:, 0] + geometry.camera_distance * sin,
              torch.full_like(azimuth, geometry.camera_height),
-             target[:, 2] + geometry.camera_distance * torch.cos(azimuth)], dim=1,
+             target[:, 2] + geometry.camera_distance * cos], dim=1,
         )
         look_at = target.clone()
         look_at[:, 1] = geometry.look_at_height
@@ -119,10 +124,10 @@ class Cameras:
 
     @classmethod
     def looking_at(cls, position: torch.Tensor, look_at: torch.Tensor) -> "Cameras":
-        forward = torch.nn.functional.normalize(look_at - position, dim=1)
+        forward = normalize3(look_at - position)
         world_up = torch.tensor([0.0, 1.0, 0.0], dtype=forward.dtype, device=forward.device).expand_as(forward)
-        right = torch.nn.functional.normalize(torch.cross(forward, world_up, dim=1), dim=1)
-        up = torch.cross(right, forward, dim=1)
+        right = normalize3(cross3(forward, world_up))
+        up = cross3(right, forward)
         return cls(position, right, up, forward)
 
 
@@ -153,7 +158,7 @@ def intersect_object(shape: int, origin, direction, centre, scale, yaw, geometry
     origin, direction (N, 3); centre (N, 3) the object's foot point on the floor; scale, yaw (N,).
     Returns t (N,) (inf: miss) and the world normal at the hit (N, 3).
     """
-    cos, sin = torch.cos(yaw), torch.sin(yaw)
+    cos, sin = (value.to(yaw.dtype) for value in cos_sin(yaw))
     # Into the object's frame: translate to its foot point, rotate by -yaw about the vertical axis.
     rel = origin - centre
     ox = cos * rel[:, 0] - sin * rel[:, 2]
@@ -218,8 +223,8 @@ def intersect_object(shape: int, origin, direction, centre, scale, yaw, geometry
 def _near_sphere(origin, direction, centre, radius):
     """Rays (N, 3) passing within ``radius`` of ``centre`` ahead of their origin (unit directions)."""
     to_centre = centre - origin
-    along = (to_centre * direction).sum(-1)
-    miss2 = (to_centre * to_centre).sum(-1) - along * along
+    along = dot3(to_centre, direction)
+    miss2 = dot3(to_centre, to_centre) - along * along
     return (miss2 <= radius * radius) & (along + radius > 0)
 
 
@@ -250,12 +255,12 @@ def render_scenes(
     pixels = (torch.arange(size, device=device, dtype=dtype) + 0.5) / size * 2 - 1
     screen_y, screen_x = torch.meshgrid(-pixels, pixels, indexing="ij")  # row 0 at the top
     right, up, forward = (v.to(dtype)[:, None, :] for v in (cameras.right, cameras.up, cameras.forward))
-    direction = torch.nn.functional.normalize(
-        forward * focal + right * screen_x.reshape(1, -1, 1) + up * screen_y.reshape(1, -1, 1), dim=-1
+    direction = normalize3(
+        forward * focal + right * screen_x.reshape(1, -1, 1) + up * screen_y.reshape(1, -1, 1)
     ).reshape(-1, 3)  # (B P, 3)
     camera = cameras.position.to(dtype)
     origin = camera.repeat_interleave(pixels_count, dim=0)
-    light = torch.nn.functional.normalize(torch.tensor(geometry.light_direction, dtype=dtype, device=device), dim=0)
+    light = normalize3(torch.tensor(geometry.light_direction, dtype=dtype, device=device))
 
     # Room: the nearest of floor, back wall and side walls in front of the camera.
     dx, dy, dz = direction.unbind(-1)
@@ -273,7 +278,7 @@ def render_scenes(
         plane(geometry.side_wall - ox, dx, dx > 0),  # right wall
     ], dim=-1).min(dim=-1)
     normals = torch.tensor([[0, 1, 0], [0, 0, 1], [1, 0, 0], [-1, 0, 0]], dtype=dtype, device=device)
-    lit = torch.clamp(normals @ light, min=0.0)[surface]  # Lambert factor of each room pixel
+    lit = torch.clamp(dot3(normals, light), min=0.0)[surface]  # Lambert factor of each room pixel
 
     colours = torch.stack([hue_to_rgb(h.float().cpu(), geometry.saturation) for h in (floor_hue, wall_hue, object_hue)], dim=1).to(device)
     image_of_ray = torch.arange(batch, device=device).repeat_interleave(pixels_count)
@@ -299,7 +304,7 @@ def render_scenes(
         t, normal = intersect_object(code, origin[rays], direction[rays], *args)
         hit = t < t_room[rays]
         rays, owners, normal = rays[hit], owners[hit], normal[hit]
-        lit[rays] = torch.clamp(normal @ light, min=0.0)
+        lit[rays] = torch.clamp(dot3(normal, light), min=0.0)
         albedo[rays] = colours[images[owners], 2]
         t_room[rays] = -1.0  # mark object pixels: no shadow test for them
         # Shadow rays from the room surfaces towards the light, near the object only.
@@ -361,40 +366,95 @@ class ProceduralShapes3D:
 class OfficialShapes3D:
     """Reader of the official ``3dshapes.h5``: ``images`` (N, 64, 64, 3) uint8 and ``labels`` (N, 6)
     float64, validated on opening and read in chunks (never all at once). A file with fewer rows than
-    the full grid (a fixture) is accepted: row i must then hold the factors it claims."""
+    the full grid (a fixture) is accepted: row i must then hold the factors it claims.
+
+    The file is read as untrusted input (:mod:`mmphase_bench.io.hdf5`). Checked on opening, each
+    failure one line naming the file: it is HDF5; ``images`` and ``labels`` are datasets reached
+    through links inside the file (no external links), with their data inside the file (no external
+    storage, no virtual datasets, no plugin filters), of the dtypes and shapes above with
+    1 <= N <= 480,000; every label row lies on the 3D Shapes grid (NaN does not) and no grid cell
+    repeats. Reads that fail later (a truncated file) are one line too.
+
+    One read-only handle is kept, opened lazily in each process (DataLoader workers and forked
+    children open their own; pickling never carries it); ``close()`` or ``with`` releases it.
+    """
 
     name = "official"
 
     def __init__(self, path: str | os.PathLike):
-        import h5py
+        from mmphase_bench.io import hdf5
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"source: official 3D Shapes file not found: {self.path}")
-        try:
-            handle = h5py.File(self.path, "r")
-        except OSError as error:
-            raise ValueError(f"source: cannot read {self.path}: {error}") from None
-        with handle:
-            for key in ("images", "labels"):
-                if key not in handle or not isinstance(handle[key], h5py.Dataset):
-                    raise ValueError(f"source: {self.path.name} is not a 3D Shapes file: missing dataset {key!r}")
-            images, labels = handle["images"], handle["labels"]
-            if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (64, 64, 3):
-                raise ValueError(f"source: {self.path.name}: images must be uint8 (N, 64, 64, 3), got {images.dtype} {images.shape}")
+        self._where = where = f"source: {self.path}"
+        self._handle = None
+        self._pid: int | None = None
+        self._nodes: dict = {}
+        with hdf5.open_hdf5_safely(self.path, where) as handle:
+            images, labels = self._datasets(handle)
             n = images.shape[0]
-            if labels.dtype != np.float64 or labels.shape != (n, 6):
-                raise ValueError(f"source: {self.path.name}: labels must be float64 ({n}, 6), got {labels.dtype} {labels.shape}")
             if not 0 < n <= N_IMAGES:
-                raise ValueError(f"source: {self.path.name}: expected 1 to {N_IMAGES} images, got {n}")
+                raise FileFormatError(f"{where}: expected 1 to {N_IMAGES} images, got {n}")
+            if labels.shape != (n, 6):
+                raise FileFormatError(f"{where}: labels must be float64 ({n}, 6), got {labels.dtype} {labels.shape}")
             self.n_available = n
             self._row_of = np.full(N_IMAGES, -1, dtype=np.int64)
             for lo in range(0, n, 65536):  # chunked: the labels are 23 MB in the full file
-                chunk = labels[lo:lo + 65536]
-                classes = _values_to_classes(chunk, self.path.name)
+                chunk = hdf5.read(labels, slice(lo, lo + 65536), where, label="labels")
+                classes = _values_to_classes(chunk, where)
                 self._row_of[classes_to_index(classes)] = np.arange(lo, lo + chunk.shape[0])
             if np.count_nonzero(self._row_of >= 0) != n:
-                raise ValueError(f"source: {self.path.name}: labels repeat a grid cell")
+                raise FileFormatError(f"{where}: labels repeat a grid cell")
+
+    def _datasets(self, handle):
+        from mmphase_bench.io import hdf5
+
+        where = self._where
+        for key in ("images", "labels"):
+            if handle.get(key, getlink=True) is None:
+                raise FileFormatError(f"{where}: not a 3D Shapes file: missing dataset {key!r}")
+        images = hdf5.require_dataset(handle, "images", where, label="images")
+        labels = hdf5.require_dataset(handle, "labels", where, label="labels")
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (64, 64, 3):
+            raise FileFormatError(f"{where}: images must be uint8 (N, 64, 64, 3), got {images.dtype} {images.shape}")
+        if labels.dtype != np.float64 or labels.ndim != 2 or labels.shape[0] != images.shape[0]:
+            raise FileFormatError(f"{where}: labels must be float64 ({images.shape[0]}, 6), got {labels.dtype} {labels.shape}")
+        return images, labels
+
+    def _file(self):
+        """The process's handle, opened (and re-checked) on first use in each process."""
+        from mmphase_bench.io import hdf5
+
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = None  # a handle inherited through fork is not used (nor closed) here
+            handle = hdf5.open_hdf5_safely(self.path, self._where)
+            try:
+                images, labels = self._datasets(handle)
+                if images.shape[0] != self.n_available:
+                    raise FileFormatError(f"{self._where}: the file changed since it was opened")
+            except BaseException:
+                handle.close()
+                raise
+            self._handle, self._pid = handle, os.getpid()
+            self._nodes = {"images": images, "labels": labels}
+        return self._handle
+
+    def close(self) -> None:
+        """Close the handle (if open here); it reopens on the next read."""
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+        self._nodes = {}
+
+    def __enter__(self) -> "OfficialShapes3D":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_handle"], state["_pid"], state["_nodes"] = None, None, {}
+        return state
 
     def __len__(self) -> int:
         return N_IMAGES
@@ -408,13 +468,13 @@ class OfficialShapes3D:
         return rows
 
     def _read(self, key: str, index) -> np.ndarray:
-        import h5py
+        from mmphase_bench.io import hdf5
 
         rows = self._rows(index)
         order = np.argsort(rows)
         unique, inverse = np.unique(rows[order], return_inverse=True)
-        with h5py.File(self.path, "r") as handle:
-            data = handle[key][unique]  # h5py needs increasing indices
+        self._file()
+        data = hdf5.read(self._nodes[key], unique, self._where, label=key)  # h5py needs increasing indices
         out = np.empty((rows.size, *data.shape[1:]), dtype=data.dtype)
         out[order] = data[inverse]
         return out
@@ -429,20 +489,25 @@ class OfficialShapes3D:
         return index_to_classes(index)
 
     def canonical_image(self, shape: int) -> np.ndarray:
+        """Hues 0, scale index 7, orientation 0 as float (3, 64, 64); a missing cell is a FileFormatError."""
         index = classes_to_index(np.array([[0, 0, 0, 7, shape, 7]]))
+        if self._row_of[int(index[0])] < 0:
+            raise FileFormatError(
+                f"{self._where}: holds no image for the template of shape {SHAPE_NAMES[shape]} (grid cell {int(index[0])})"
+            )
         return self.images(index)[0].transpose(2, 0, 1).astype(np.float32) / 255.0
 
     def __repr__(self) -> str:
         return f"OfficialShapes3D(path={str(self.path)!r}, images={self.n_available})"
 
 
-def _values_to_classes(values: np.ndarray, name: str) -> np.ndarray:
+def _values_to_classes(values: np.ndarray, where: str) -> np.ndarray:
     classes = np.empty(values.shape, dtype=np.int64)
     for j, grid in enumerate(FACTOR_VALUES):
         distance = np.abs(values[:, j, None] - grid[None, :])
         classes[:, j] = distance.argmin(axis=1)
         if not np.all(distance.min(axis=1) <= 1e-4):  # NaN fails this too
-            raise ValueError(f"source: {name}: labels column {FACTOR_NAMES[j]} holds values off the 3D Shapes grid")
+            raise FileFormatError(f"{where}: labels column {FACTOR_NAMES[j]} holds values off the 3D Shapes grid")
     return classes
 
 
@@ -452,7 +517,7 @@ def shapes3d_source(source: str | os.PathLike = "procedural", device: str | torc
         return ProceduralShapes3D(device=device)
     path = Path(source)
     if path.suffix.lower() not in (".h5", ".hdf5"):
-        raise ValueError(f"source must be 'procedural' or the path of the official {OFFICIAL_FILENAME}, got {str(source)!r}")
+        raise InputError(f"source must be 'procedural' or the path of the official {OFFICIAL_FILENAME}, got {str(source)!r}")
     return OfficialShapes3D(path)
 
 

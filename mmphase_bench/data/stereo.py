@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from mmphase_bench.data.exact_ops import cos_sin
+from mmphase_bench.errors import InputTypeError
 from mmphase_bench.validation import check_float
 
 #: Samples per random block (the unit of reproducible generation).
@@ -53,7 +55,7 @@ class StereoConfig:
         if self.rotation_jitter is not None:
             check_float("rotation_jitter", self.rotation_jitter, minimum=0.0)
         if not isinstance(self.extra_nuisance, bool):
-            raise TypeError(f"extra_nuisance must be True or False, got {self.extra_nuisance!r}")
+            raise InputTypeError(f"extra_nuisance must be True or False, got {self.extra_nuisance!r}")
 
     @property
     def nuisance_alignment(self) -> float:
@@ -154,8 +156,9 @@ def warp_templates(
     rows = origin_y[:, None] + steps[None, :]
     qx = ((cols.double() + 0.5) / half_w - 1 - translation[:, 0:1]).float()  # affine offsets from t
     qy = ((rows.double() + 0.5) / half_h - 1 - translation[:, 1:2]).float()
-    cos = (torch.cos(rotation) / scale).float()[:, None, None]
-    sin = (torch.sin(rotation) / scale).float()[:, None, None]
+    cos, sin = cos_sin(rotation)
+    cos = (cos / scale).float()[:, None, None]
+    sin = (sin / scale).float()[:, None, None]
     grid = torch.stack(
         (cos * qx[:, None, :] + sin * qy[:, :, None], -sin * qx[:, None, :] + cos * qy[:, :, None]), dim=-1
     )  # (B, W, W, 2): template affine coordinates (x, y) of each window pixel

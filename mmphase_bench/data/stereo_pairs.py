@@ -12,10 +12,12 @@ import torch
 from torch.utils.data import Dataset
 
 from mmphase_bench._version import __version__
+from mmphase_bench.data.exact_ops import scaled_add
 from mmphase_bench.data.stereo import (
     BLOCK, GENERATOR_VERSION, SPLITS, StereoConfig, block_generator, draw_block_latents, fingerprint,
     template_radius, view_transforms, warp_templates,
 )
+from mmphase_bench.errors import InputError, InputTypeError
 from mmphase_bench.validation import check_choice, check_int
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ class StereoPairs(Dataset):
     def from_grid(cls, cell: str, **kwargs) -> "StereoPairs":
         """A dataset at a named cell of the benchmark grid, e.g. ``"jitter0.2-noise0.5"``."""
         if cell not in cls.benchmark_grid:
-            raise ValueError(f"cell must be one of {', '.join(cls.benchmark_grid)}; got {cell!r}")
+            raise InputError(f"cell must be one of {', '.join(cls.benchmark_grid)}; got {cell!r}")
         spec = cls.benchmark_grid[cell]
         return cls(jitter=spec.jitter, noise_y=spec.noise_y, **kwargs)
 
@@ -72,7 +74,7 @@ class StereoPairs(Dataset):
         self.config = config
         self.class_names = tuple(class_names)
         if templates.dim() != 4 or templates.shape[0] != len(self.class_names):
-            raise ValueError(f"templates must be (classes, channels, H, W) with {len(self.class_names)} classes, got {tuple(templates.shape)}")
+            raise InputError(f"templates must be (classes, channels, H, W) with {len(self.class_names)} classes, got {tuple(templates.shape)}")
         self.templates = templates.float().to(self.device)
         self._radius = template_radius(self.templates)
         self._cached_block: tuple[int, dict] | None = None
@@ -153,7 +155,7 @@ class StereoPairs(Dataset):
         views = []
         for view, sigma in ((0, self.config.noise_x), (1, self.config.noise_y)):
             clean = warp_templates(self.templates, label, translation[:, view], rotation[:, view], scale[:, view], self._radius)
-            views.append(clean.add_(noise[:, view], alpha=sigma).clamp_(0.0, 1.0))
+            views.append(scaled_add(clean, noise[:, view], sigma).clamp_(0.0, 1.0))
         return PairBatch(x=views[0], y=views[1], label=label, latents=latents, index=index)
 
     def batches(self, batch_size: int = 1024, start: int = 0, stop: int | None = None) -> Iterator[PairBatch]:
@@ -167,7 +169,7 @@ class StereoPairs(Dataset):
         """Labels and nuisance latents (world position, per-view jitter, ...) of the given samples."""
         index = np.atleast_1d(np.asarray(index, dtype=np.int64))
         if index.ndim != 1 or index.size == 0:
-            raise ValueError(f"index must name at least one sample, got shape {index.shape}")
+            raise InputError(f"index must name at least one sample, got shape {index.shape}")
         if np.any(index < 0) or np.any(index >= self.n):
             raise IndexError(f"index out of range for a dataset of {self.n} samples")
         rows = []
@@ -184,7 +186,7 @@ class StereoPairs(Dataset):
         if isinstance(index, (np.integer,)):
             index = int(index)
         if not isinstance(index, int) or isinstance(index, bool):
-            raise TypeError(f"index must be an integer, got {type(index).__name__}")
+            raise InputTypeError(f"index must be an integer, got {type(index).__name__}")
         if index < 0:
             index += self.n
         if not 0 <= index < self.n:
@@ -227,9 +229,9 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
+        raise InputError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA device is available")
+        raise InputError("device='cuda' was asked for but no CUDA device is available")
     return resolved
 
 

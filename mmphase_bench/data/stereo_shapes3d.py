@@ -22,13 +22,16 @@ import torch
 from mmphase_bench.data.shapes3d import (
     DEFAULT_SCENE, FACTOR_VALUES, SHAPE_NAMES, Cameras, SceneGeometry, render_scenes, shapes3d_source,
 )
+from mmphase_bench.data.exact_ops import cos_sin, scaled_add
 from mmphase_bench.data.stereo import BLOCK, StereoConfig
 from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID as DSPRITES_GRID
 from mmphase_bench.data.stereo_pairs import source_label, PairBatch, StereoPairs
+from mmphase_bench.errors import InputError
 from mmphase_bench.validation import check_choice
 
 PROTOCOLS = ("paper", "stereo")
-PROTOCOL_VERSIONS = {"paper": "stereo-shapes3d/paper/1", "stereo": "stereo-shapes3d/stereo/1"}
+#: Version 2: the ray caster sums in a fixed order (same bytes on any thread count and batch size).
+PROTOCOL_VERSIONS = {"paper": "stereo-shapes3d/paper/2", "stereo": "stereo-shapes3d/stereo/2"}
 #: Yaw jitter of a camera per unit of ``jitter`` (degrees).
 YAW_JITTER_DEGREES = 10.0
 #: Half-width of the floor square the object is placed in (world units).
@@ -69,9 +72,9 @@ class StereoShapes3D(StereoPairs):
         self.protocol = check_choice("protocol", protocol, PROTOCOLS)
         self.protocol_name = PROTOCOL_VERSIONS[protocol]
         if protocol == "paper" and extra_nuisance:
-            raise ValueError("extra_nuisance: hues, scale and orientation vary only in protocol='stereo' (the paper protocol warps one fixed template)")
+            raise InputError("extra_nuisance: hues, scale and orientation vary only in protocol='stereo' (the paper protocol warps one fixed template)")
         if protocol == "stereo" and not (isinstance(source, str) and source == "procedural"):
-            raise ValueError("source: the stereo protocol renders scenes itself; it needs source='procedural'")
+            raise InputError("source: the stereo protocol renders scenes itself; it needs source='procedural'")
         config = StereoConfig(
             jitter=jitter, noise_x=noise_x, noise_y=noise_y, baseline=baseline,
             rotation_jitter=rotation_jitter, extra_nuisance=extra_nuisance,
@@ -124,9 +127,9 @@ class StereoShapes3D(StereoPairs):
             position = position + torch.stack([shift[:, 0], torch.zeros_like(shift[:, 0]), shift[:, 1]], dim=1)
             yaw = torch.deg2rad(latents["camera_yaw"][:, view])
             forward = rig.forward
+            cos, sin = cos_sin(yaw)
             turned = torch.stack([
-                torch.cos(yaw) * forward[:, 0] + torch.sin(yaw) * forward[:, 2], forward[:, 1],
-                -torch.sin(yaw) * forward[:, 0] + torch.cos(yaw) * forward[:, 2],
+                cos * forward[:, 0] + sin * forward[:, 2], forward[:, 1], -sin * forward[:, 0] + cos * forward[:, 2],
             ], dim=1)
             cameras = Cameras.looking_at(position, position + turned)
             clean = render_scenes(
@@ -134,7 +137,7 @@ class StereoShapes3D(StereoPairs):
                 object_yaw=torch.zeros(batch, device=device), floor_hue=hues[:, 0], wall_hue=hues[:, 1],
                 object_hue=hues[:, 2], geometry=self.scene,
             )
-            views.append(clean.add_(noise[:, view], alpha=sigma).clamp_(0.0, 1.0))
+            views.append(scaled_add(clean, noise[:, view], sigma).clamp_(0.0, 1.0))
         return PairBatch(x=views[0], y=views[1], label=latents["label"], latents=latents, index=index)
 
     def __repr__(self) -> str:

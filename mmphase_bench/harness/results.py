@@ -1,26 +1,280 @@
-"""Result files: one JSON per (submission, suite, cell, seed), versioned schema, atomic writes."""
+"""Result files: one JSON per (submission, suite, cell, seed), versioned schema, atomic writes.
+
+A result is written by the harness as a plain dict (validated against ``result.schema.json``) and read
+back as a typed, frozen :class:`ResultRecord` (with :class:`SubmissionInfo`, :class:`CellInfo`,
+:class:`Metrics`, :class:`Curves`, :class:`Diagnostics` and :class:`Provenance`), so that code reading
+results names fields, not string keys. ``ResultRecord.from_dict(data).to_dict() == data`` holds for
+every file the harness writes; a test checks that the dataclasses and the JSON Schema list the same
+fields with the same types, required-ness and nullability.
+
+Upgrade path: every result carries ``schema_version`` (now :data:`SCHEMA_VERSION`). When the format
+changes, bump :data:`SCHEMA_VERSION`, update the schema and the dataclasses, and register in
+:data:`MIGRATIONS` a function that turns a version-``n`` dict into a version-``n + 1`` dict.
+:func:`upgrade_result` applies them in order whenever a result is read (:func:`read_result`,
+:meth:`ResultRecord.from_dict`, and so the leaderboard), so older files stay readable; they are
+rewritten in the new version only when re-published or re-run. Version 1 is the first version, so
+the registry is empty for now.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import os
 import platform
 import resource
 import subprocess
+import types
+import typing
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 import torch
 
 from mmphase_bench._version import __version__
+from mmphase_bench.errors import InputError, InputTypeError
 from mmphase_bench.io.atomic import write_text_atomic
 
 SCHEMA_VERSION = 1
 #: The harness protocol (training loop, probe, diagnostics). Part of every protocol hash.
 PROTOCOL_VERSION = "harness/1"
+
+#: Result-format migrations: ``MIGRATIONS[n]`` takes a schema-version-``n`` result dict and returns
+#: the same result as version ``n + 1`` (a new dict; it must set ``schema_version`` to ``n + 1``).
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+
+
+def upgrade_result(result: Any) -> Any:
+    """``result`` upgraded to :data:`SCHEMA_VERSION` by the registered :data:`MIGRATIONS` (a new dict;
+    the argument is not changed). Anything without an integer ``schema_version`` is returned as it is,
+    for :func:`validate_result` to report; a version newer than this package's, or older than the
+    oldest migration, raises :class:`InputError`."""
+    if not isinstance(result, dict) or type(result.get("schema_version")) is not int:
+        return result
+    version = result["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise InputError(f"result has schema_version {version}, newer than the {SCHEMA_VERSION} this mmphase-bench "
+                         f"{__version__} reads; upgrade mmphase-bench")
+    upgraded = result
+    while version < SCHEMA_VERSION:
+        migrate = MIGRATIONS.get(version)
+        if migrate is None:
+            raise InputError(f"result has schema_version {version}, for which no migration to {version + 1} is registered")
+        upgraded = migrate(copy.deepcopy(upgraded))
+        if not isinstance(upgraded, dict) or upgraded.get("schema_version") != version + 1:
+            raise RuntimeError(f"the migration from schema_version {version} did not produce version {version + 1}")
+        version += 1
+    return upgraded
+
+
+# ------------------------------------------------------------------ the typed record
+
+#: Field metadata: the key is left out of the JSON when the value is None (an optional, non-nullable
+#: key). Other fields typed ``X | None`` are nullable keys and are written as ``null``.
+ABSENT_IF_NONE = "absent_if_none"
+
+
+def _optional() -> Any:
+    return field(default=None, metadata={ABSENT_IF_NONE: True})
+
+
+def split_optional(annotation) -> tuple[Any, bool]:
+    """(the annotation without ``None``, whether it allowed ``None``)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(rest) == 1 and len(rest) < len(typing.get_args(annotation)):
+            return rest[0], True
+    return annotation, False
+
+
+def _from_json(annotation, value):
+    """A JSON value as the annotated Python type: sections as dataclasses, arrays as tuples, numbers
+    as float where a float is declared, free-form objects as deep copies."""
+    if value is None:
+        return None
+    base, _ = split_optional(annotation)
+    if dataclasses.is_dataclass(base):
+        return base.from_dict(value)
+    origin = typing.get_origin(base)
+    if origin is tuple:
+        item = typing.get_args(base)[0]
+        return tuple(_from_json(item, entry) for entry in value)
+    if base is float:
+        return float(value)
+    if base is dict or origin is dict:
+        return copy.deepcopy(dict(value))
+    return value
+
+
+def _to_json(value):
+    if dataclasses.is_dataclass(value):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return [_to_json(entry) for entry in value]
+    if isinstance(value, dict):
+        return copy.deepcopy(value)
+    return value
+
+
+class _Section:
+    """Conversion between a frozen dataclass and its JSON object, driven by the field annotations."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping):
+        """The section of a schema-valid result (no validation here: :meth:`ResultRecord.from_dict`
+        validates the whole result)."""
+        return cls._from_fields(data)
+
+    @classmethod
+    def _from_fields(cls, data: Mapping):
+        hints = typing.get_type_hints(cls)
+        return cls(**{f.name: _from_json(hints[f.name], data[f.name]) for f in dataclasses.fields(cls) if f.name in data})
+
+    def to_dict(self) -> dict:
+        """The JSON object: None values left out where :data:`ABSENT_IF_NONE`, else written as null; a
+        section whose every value is None (a failed run's metrics or diagnostics) is ``{}``."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.metadata.get(ABSENT_IF_NONE):
+                continue
+            out[f.name] = _to_json(value)
+        return out if any(value is not None for value in out.values()) else {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmissionInfo(_Section):
+    """Which model produced the result, and from which code."""
+
+    name: str
+    family: Literal["CA", "CP", "other"]
+    source: str  #: ``builtin:NAME``, ``module:MOD:Class`` or ``file:PATH:Class``
+    source_hash: str  #: sha256 of the submission's code
+    parameters: int | None  #: trainable parameters (None if the model was never built)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CellInfo(_Section):
+    """The regime cell: its name, generator config and phase placement (free-form objects)."""
+
+    name: str
+    config: dict
+    placement: dict | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metrics(_Section):
+    """The frozen linear probe's test metrics: top-1 and balanced accuracy (classification) or R^2
+    (regression), and the chosen penalty. Empty for a failed run."""
+
+    top1: float | None = _optional()
+    balanced_accuracy: float | None = _optional()
+    r2: float | None = _optional()
+    penalty: float | None = _optional()
+
+    @property
+    def headline(self) -> tuple[str, float] | None:
+        """(name, value) of the leaderboard metric: top-1 accuracy, else R^2; None for a failed run."""
+        for name in ("top1", "r2"):
+            value = getattr(self, name)
+            if value is not None:
+                return name, value
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Curves(_Section):
+    """Per-epoch losses and the probe-size curve (one object per probe size, with ``n``)."""
+
+    probe_size: tuple[dict, ...] | None = _optional()
+    train_loss: tuple[float, ...] | None = _optional()
+    val_loss: tuple[float, ...] | None = _optional()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Diagnostics(_Section):
+    """Representation diagnostics; ``canonical_correlations`` is null for models without a y encoder."""
+
+    nuisance_r2: dict[str, float] | None = _optional()
+    effective_rank: float | None = _optional()
+    canonical_correlations: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Provenance(_Section):
+    """What produced the result: versions, protocol, data, device and cost."""
+
+    package_version: str
+    git_commit: str | None = None
+    protocol_version: str
+    protocol_hash: str
+    dataset_fingerprints: dict[str, str]
+    torch: str
+    numpy: str
+    python: str
+    device: str
+    wall_time_s: float
+    peak_memory_mib: float
+    finished_at: str
+    host_cpus: int | None = None
+    #: torch intra-op threads (CPU results are bit-identical only at the same count); older results lack it
+    torch_threads: int | None = _optional()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResultRecord(_Section):
+    """One result file, typed. Build it with :meth:`from_dict` (upgrades and validates), write it
+    with :meth:`to_dict`."""
+
+    schema_version: int
+    status: Literal["ok", "failed"]
+    error: str | None
+    submission: SubmissionInfo
+    suite: str
+    cell: CellInfo
+    scale: Literal["smoke", "small", "paper"]
+    scale_config: dict | None = _optional()
+    seed: int
+    metrics: Metrics
+    curves: Curves
+    diagnostics: Diagnostics
+    training: dict
+    provenance: Provenance
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ResultRecord":
+        """The record of a result dict (as read from JSON): upgraded to the current schema version
+        (:func:`upgrade_result`), validated (:func:`validate_result`, raising :class:`InputError`), typed."""
+        if not isinstance(data, Mapping):
+            raise InputTypeError(f"result must be a JSON object, got {type(data).__name__}")
+        upgraded = upgrade_result(_plain(data))  # also takes the harness's in-memory dicts (numpy scalars)
+        validate_result(upgraded)
+        return cls._from_fields(upgraded)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        """(suite, scale, submission, cell, seed): what may appear once on the leaderboard."""
+        return self.suite, self.scale, self.submission.name, self.cell.name, self.seed
+
+    @property
+    def table(self) -> tuple[str, str]:
+        """(suite, scale): the leaderboard table the result belongs to."""
+        return self.suite, self.scale
+
+
+def as_record(result: ResultRecord | Mapping) -> ResultRecord:
+    """``result`` itself if it is a record, else :meth:`ResultRecord.from_dict` of it."""
+    return result if isinstance(result, ResultRecord) else ResultRecord.from_dict(result)
 
 
 @lru_cache(maxsize=1)
@@ -47,17 +301,17 @@ def _non_finite(value, where: str = "") -> str | None:
 
 
 def validate_result(result: dict) -> None:
-    """Raise ``ValueError`` naming the first schema violation or non-finite number."""
+    """Raise :class:`InputError` (a ``ValueError``) naming the first schema violation or non-finite number."""
     import jsonschema
 
     where = _non_finite(result)
     if where:
-        raise ValueError(f"result holds a NaN or infinite number at {where}")
+        raise InputError(f"result holds a NaN or infinite number at {where}")
     try:
         jsonschema.validate(result, result_schema())
     except jsonschema.ValidationError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ValueError(f"result does not match the schema at {where}: {error.message}") from None
+        raise InputError(f"result does not match the schema at {where}: {error.message}") from None
 
 
 def protocol_hash(suite: str, cell: dict, scale: dict, submission_hash: str) -> str:
@@ -71,9 +325,10 @@ def result_path(out: Path, suite: str, submission: str, cell: str, seed: int) ->
 
 
 def read_result(path: Path) -> dict | None:
-    """A previous result, or None if it is missing, unreadable or invalid (it is then redone)."""
+    """A previous result, upgraded to the current schema version, or None if it is missing,
+    unreadable or invalid (it is then redone)."""
     try:
-        result = json.loads(Path(path).read_text())
+        result = upgrade_result(json.loads(Path(path).read_text()))
         validate_result(result)
         return result
     except (OSError, ValueError):
@@ -90,7 +345,7 @@ def write_result(path: Path, result: dict) -> None:
 
 def _plain(value):
     """JSON-ready copy: numpy scalars to Python, non-finite floats to strings."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from mmphase_bench.errors import InputError
+
 
 @dataclass(frozen=True)
 class Scale:
@@ -43,5 +45,5 @@ SCALES = {
 
 def get_scale(name: str) -> Scale:
     if name not in SCALES:
-        raise ValueError(f"--scale must be one of {', '.join(SCALES)}; got {name!r}")
+        raise InputError(f"scale must be one of {', '.join(SCALES)}; got {name!r}")
     return SCALES[name]

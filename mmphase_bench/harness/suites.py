@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.harness.submission import TaskSpec
 from mmphase_bench.models.encoders import ViewSpec
 
@@ -52,7 +53,7 @@ class Suite:
         for cell in self.cells:
             if cell.name == name:
                 return cell
-        raise ValueError(f"--cells: suite {self.name!r} has no cell {name!r}; cells: {', '.join(c.name for c in self.cells)}")
+        raise InputError(f"cell: suite {self.name!r} has no cell {name!r}; cells: {', '.join(c.name for c in self.cells)}")
 
 
 # ------------------------------------------------------------------------------ spiked
@@ -138,7 +139,7 @@ SUITE_BUILDERS = {"spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "
 
 def get_suite(name: str) -> Suite:
     if name not in SUITE_BUILDERS:
-        raise ValueError(f"--suite must be one of {', '.join(SUITE_BUILDERS)}; got {name!r}")
+        raise InputError(f"suite must be one of {', '.join(SUITE_BUILDERS)}; got {name!r}")
     return SUITE_BUILDERS[name]()
 
 

@@ -1,12 +1,46 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename over it."""
+"""Atomic file writes: write to a temporary file beside the target, then rename over it.
+
+The temporary file is given the mode a plain ``open(path, "w")`` would give: an existing target keeps
+its permission bits, a new one gets ``0o666 & ~umask`` (``tempfile.mkstemp`` alone creates 0600, which
+made every rendered or published file private to its owner).
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux), else by the
+    set-and-restore idiom under a lock."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _plain_write_mode(target: Path) -> int:
+    """The permission bits ``open(target, "w")`` would leave: the existing file's, or 0o666 & ~umask."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        return 0o666 & ~current_umask()
 
 
 @contextmanager
@@ -21,6 +55,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.close(handle)
     try:
         yield Path(temporary)
+        os.chmod(temporary, _plain_write_mode(target))  # after writing: a read-only target stays read-only
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

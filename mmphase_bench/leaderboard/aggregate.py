@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import numpy as np
 from scipy import stats
+
+from mmphase_bench.harness.results import ResultRecord, as_record
 
 
 @dataclass(frozen=True)
@@ -51,12 +54,9 @@ class Table:
         return f"{self.suite} ({self.scale})"
 
 
-def headline(result: dict) -> tuple[str, float] | None:
-    metrics = result.get("metrics") or {}
-    for key in ("top1", "r2"):
-        if key in metrics:
-            return key, float(metrics[key])
-    return None
+def headline(result: ResultRecord | Mapping) -> tuple[str, float] | None:
+    """(metric name, value) of the leaderboard's metric: top-1 accuracy, else R^2; None if neither."""
+    return as_record(result).metrics.headline
 
 
 def _interval(values: list[float]) -> tuple[float, float]:
@@ -67,26 +67,26 @@ def _interval(values: list[float]) -> tuple[float, float]:
     return (float(np.mean(values) - half), float(np.mean(values) + half))
 
 
-def build_tables(results: list[dict]) -> list[Table]:
+def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
     """Tables sorted by suite then scale; rows ranked by the overall score (mean over cells of the
-    per-seed scores, then over seeds)."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for result in results:
-        if result.get("status") == "ok" and headline(result):
-            groups.setdefault((result["suite"], result["scale"]), []).append(result)
+    per-seed scores, then over seeds). ``results`` are records, or result dicts (validated here)."""
+    groups: dict[tuple[str, str], list[ResultRecord]] = {}
+    for record in map(as_record, results):
+        if record.ok and record.metrics.headline:
+            groups.setdefault(record.table, []).append(record)
     tables = []
     for (suite, scale), members in sorted(groups.items()):
-        metric = headline(members[0])[0]
+        metric = members[0].metrics.headline[0]
         columns: dict[str, CellColumn] = {}
         by_submission: dict[str, dict] = {}
-        for result in sorted(members, key=lambda r: (r["cell"]["name"], r["submission"]["name"], r["seed"])):
-            cell = result["cell"]
-            placement = cell.get("placement") or {}
-            columns.setdefault(cell["name"], CellColumn(cell["name"], placement.get("regime", "?"), cell.get("config", {}), placement))
-            entry = by_submission.setdefault(result["submission"]["name"], {"family": result["submission"]["family"], "cells": {}, "seeds": {}})
-            value = headline(result)[1]
-            entry["cells"].setdefault(cell["name"], []).append(value)
-            entry["seeds"].setdefault(int(result["seed"]), []).append(value)
+        for record in sorted(members, key=lambda r: (r.cell.name, r.submission.name, r.seed)):
+            cell = record.cell
+            placement = cell.placement or {}
+            columns.setdefault(cell.name, CellColumn(cell.name, placement.get("regime", "?"), cell.config, placement))
+            entry = by_submission.setdefault(record.submission.name, {"family": record.submission.family, "cells": {}, "seeds": {}})
+            value = record.metrics.headline[1]
+            entry["cells"].setdefault(cell.name, []).append(value)
+            entry["seeds"].setdefault(record.seed, []).append(value)
         rows = []
         for name, entry in by_submission.items():
             per_seed = [float(np.mean(values)) for _, values in sorted(entry["seeds"].items())]

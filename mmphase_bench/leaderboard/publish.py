@@ -6,9 +6,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmphase_bench.harness.results import validate_result
+from mmphase_bench.errors import InputError, MissingFileError
+from mmphase_bench.harness.results import ResultRecord
 from mmphase_bench.io.atomic import write_text_atomic
-from mmphase_bench.leaderboard.store import load_folder, publishable_problem, relative_path, result_key, table_protocols
+from mmphase_bench.leaderboard.store import (
+    RESULTS_DIR, load_folder, not_a_leaderboard, publishable_problem, relative_path, table_protocols,
+)
 
 
 @dataclass
@@ -17,52 +20,68 @@ class PublishReport:
     unchanged: list[str] = field(default_factory=list)  #: identical results already there
     refused: list[tuple[str, str]] = field(default_factory=list)  #: (run path, reason)
 
+    @property
+    def found(self) -> int:
+        """How many result files the run folder held (0: there was nothing to publish)."""
+        return len(self.published) + len(self.unchanged) + len(self.refused)
 
-def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard") -> PublishReport:
+
+def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, create: bool = False) -> PublishReport:
     """Validate every result under ``run_dir`` and copy the publishable ones (atomically).
+
+    ``leaderboard`` must be an existing folder (a leaderboard, or an empty folder to start one);
+    with ``create=True`` a missing one is created when something is published. This keeps a mistyped
+    path, or a run outside the repository, from silently starting a new leaderboard. Nothing is
+    written unless a result is published.
 
     Refused, with the reason: files that are not valid results, smoke-scale or failed results,
     results that appear twice in the run, results whose key is already on the leaderboard with other
     content, and results whose protocol version differs from the one of their (suite, scale) table.
+    A run folder without result files gives an empty report (``report.found == 0``).
     """
     run_dir, leaderboard = Path(run_dir), Path(leaderboard)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"RUN_DIR not found: {run_dir}")
+        raise MissingFileError(f"RUN_DIR not found: {run_dir}")
+    if leaderboard.exists() and not leaderboard.is_dir():
+        raise InputError(f"leaderboard: {leaderboard} is not a folder")
+    if not leaderboard.is_dir() and not create:
+        raise MissingFileError(f"leaderboard: no such folder: {leaderboard} (pass create=True to start a new leaderboard)")
+    if not_a_leaderboard(leaderboard) and leaderboard.is_dir() and any(leaderboard.iterdir()):
+        raise InputError(f"leaderboard: {leaderboard} is not a leaderboard folder (it has files but no {RESULTS_DIR}/ folder)")
     report = PublishReport()
     existing, _ = load_folder(leaderboard)
     protocols = table_protocols(existing)
     on_board = {item.key: item for item in existing}
-    accepted: dict[tuple, tuple[Path, dict, str]] = {}
+    accepted: dict[tuple, tuple[Path, ResultRecord, str]] = {}
     for path in sorted(p for p in run_dir.rglob("*.json") if "_placement" not in p.relative_to(run_dir).parts):
         shown = str(path)
         try:
             text = path.read_text(encoding="utf-8")
-            result = json.loads(text)
-            validate_result(result)
-        except (OSError, ValueError) as error:
+            record = ResultRecord.from_dict(json.loads(text))
+        except (OSError, ValueError, TypeError) as error:
             report.refused.append((shown, f"not a valid result: {str(error).splitlines()[0]}"))
             continue
-        reason = publishable_problem(result)
-        key = result_key(result)
-        table = (result["suite"], result["scale"])
-        version = result["provenance"]["protocol_version"]
+        reason = publishable_problem(record)
+        key = record.key
+        version = record.provenance.protocol_version
         if reason is None and key in accepted:
             reason = f"duplicate of {accepted[key][0]} in the same run"
-        if reason is None and table in protocols and version not in protocols[table]:
-            reason = (f"protocol version {version} differs from the {', '.join(sorted(protocols[table]))} "
-                      f"of the {table[0]} ({table[1]}) table")
+        if reason is None and record.table in protocols and version not in protocols[record.table]:
+            suite, scale = record.table
+            reason = (f"protocol version {version} differs from the {', '.join(sorted(protocols[record.table]))} "
+                      f"of the {suite} ({scale}) table")
         if reason is None and key in on_board:
-            if on_board[key].result == result:
-                report.unchanged.append(str(relative_path(result)))
+            if on_board[key].record == record:
+                report.unchanged.append(str(relative_path(record)))
                 continue
-            reason = f"{relative_path(result)} is already published with other content (delete it first to replace it)"
+            reason = f"{relative_path(record)} is already published with other content (delete it first to replace it)"
         if reason:
             report.refused.append((shown, reason))
             continue
-        accepted[key] = (path, result, text)
-        protocols.setdefault(table, set()).add(version)
-    for path, result, text in accepted.values():
-        target = leaderboard / relative_path(result)
+        accepted[key] = (path, record, text)
+        protocols.setdefault(record.table, set()).add(version)
+    for path, record, text in accepted.values():
+        target = leaderboard / relative_path(record)
         write_text_atomic(target, text if text.endswith("\n") else text + "\n")
-        report.published.append(str(relative_path(result)))
+        report.published.append(str(relative_path(record)))
     return report

@@ -1,14 +1,25 @@
 """Rendering the leaderboard: README.md (tables), leaderboard.csv (numbers) and index.html (a static
-page with sortable tables and inline plots). Output is deterministic, so ``check`` can compare."""
+page with sortable tables and inline plots) from results, as text; writing them is
+:mod:`mmphase_bench.leaderboard.build`'s job (this module imports nothing above ``aggregate``).
+
+The page is a Jinja2 template (``templates/index.html.j2``, autoescaped, with the style and the sort
+script inlined from ``templates/leaderboard.css`` and ``templates/sort.js``). The plots are drawn
+inside ``matplotlib.style.context("default")`` and ``matplotlib.rc_context`` (fixed SVG id salt), so
+rendering leaves the caller's matplotlib settings alone and does not depend on them. Output is
+deterministic (same results, same bytes, whatever their order), so ``check`` can compare.
+"""
 
 from __future__ import annotations
 
 import csv
-import html
 import io
-from pathlib import Path
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Iterable, Iterator, Mapping
 
-from mmphase_bench.io.atomic import write_text_atomic
+from markupsafe import Markup
+
+from mmphase_bench.harness.results import ResultRecord
 from mmphase_bench.leaderboard.aggregate import Table, build_tables
 
 METRIC_NAMES = {"top1": "top-1 accuracy", "r2": "R^2"}
@@ -68,21 +79,37 @@ def render_csv(tables: list[Table]) -> str:
     return buffer.getvalue()
 
 
-def _svg(figure) -> str:
+#: Matplotlib settings of every plot, on top of matplotlib's defaults: a fixed salt makes the SVG
+#: element ids the same from run to run.
+PLOT_SETTINGS = {"svg.hashsalt": "mmphase-bench"}
+
+
+@contextmanager
+def _plot_settings() -> Iterator[None]:
+    """Matplotlib's default style plus :data:`PLOT_SETTINGS`, restored on exit (no global change)."""
+    import matplotlib
+    import matplotlib.style
+
+    with matplotlib.style.context("default"), matplotlib.rc_context(PLOT_SETTINGS):
+        yield
+
+
+def _svg(figure) -> Markup:
+    """The figure as inline SVG (closed afterwards); marked safe for the template: it is matplotlib's output."""
     import matplotlib.pyplot as plt
 
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "mmphase-bench"})
     plt.close(figure)
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return Markup(text[text.index("<svg"):])
 
 
 #: Panels per row of the accuracy-versus-alignment figure.
 PANELS_PER_ROW = 3
 
 
-def _accuracy_plot(table: Table) -> str | None:
+def _accuracy_plot(table: Table) -> Markup | None:
     """Probe metric against nuisance alignment nu_max, one panel per submission (in rank order), one
     line per noise level: the paper's main figure, for every submission."""
     if not any("nuisance_alignment" in c.config for c in table.columns):
@@ -143,107 +170,56 @@ def _placement_points(table: Table) -> tuple[list, list[str], list[str]]:
     return points, key, missing
 
 
-def _placement_plot(table: Table) -> str | None:
-    """The cells on the (Delta_CA, Delta_CP) plane, numbered, with the key and the cells not drawn."""
+def _placement_plot(table: Table) -> dict | None:
+    """The cells on the (Delta_CA, Delta_CP) plane, numbered (``svg``, None when no cell has both
+    ratios), the ``key`` (one line per number) and the cells not drawn (``missing``)."""
     from mmphase_bench.theory.phase_diagram import plot_separation_ratios
 
     points, key, missing = _placement_points(table)
     if not points and not missing:
         return None
-    parts = []
+    svg = None
     if points:
         figure = plot_separation_ratios(points, title=f"{table.title}: cells on the phase diagram")
         figure.set_size_inches(6, 5)
-        parts.append(_svg(figure))
-    notes = "".join(f"<li>{html.escape(line)}</li>" for line in key)
-    if missing:
-        notes += (f"<li>not drawn, no signal detected in one of the ratios: {html.escape(', '.join(missing))}</li>")
-    parts.append(f'<ul class="key">{notes}</ul>')
-    return "".join(parts)
+        svg = _svg(figure)
+    return {"svg": svg, "key": key, "missing": missing}
 
 
-PAGE_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
-th { background: #f0f0f0; cursor: pointer; user-select: none; }
-th.sorted-asc::after { content: " \\25B2"; } th.sorted-desc::after { content: " \\25BC"; }
-td:nth-child(2), td:nth-child(3) { text-align: left; }
-.plots { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.plots svg { max-width: 100%; height: auto; }
-ul.key { font-size: 12px; list-style: none; padding-left: 1em; margin: 0.5em 0; max-width: 560px; }
-"""
+@lru_cache(maxsize=1)
+def _environment():
+    """The Jinja2 environment of the package's templates: autoescaping on, undefined names an error."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
 
-PAGE_SCRIPT = """
-document.querySelectorAll("table.leaderboard").forEach(function (table) {
-  table.querySelectorAll("th").forEach(function (header, column) {
-    header.addEventListener("click", function () {
-      var ascending = !header.classList.contains("sorted-asc");
-      table.querySelectorAll("th").forEach(function (h) { h.classList.remove("sorted-asc", "sorted-desc"); });
-      header.classList.add(ascending ? "sorted-asc" : "sorted-desc");
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      rows.sort(function (a, b) {
-        var x = a.cells[column].getAttribute("data-value"), y = b.cells[column].getAttribute("data-value");
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
-        return ascending ? order : -order;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
-});
-"""
+    return Environment(loader=PackageLoader("mmphase_bench.leaderboard", "templates"), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _page_table(table: Table) -> dict:
+    """What the template shows of one table: headers, rows of (text, sort value) cells and the plots."""
+    headers = ["rank", "submission", "family", *(f"{c.name} ({REGIME_LABELS.get(c.regime, c.regime)})" for c in table.columns),
+               "overall", "seeds"]
+    rows = []
+    for row in table.rows:
+        cells = [(row.rank, row.rank.lstrip("=")), (row.submission, row.submission), (row.family, row.family)]
+        for column in table.columns:
+            mean = row.mean(column.name)
+            cells.append((_fmt(mean, row.sd(column.name)), "" if mean is None else f"{mean:.6f}"))
+        cells.append((f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]", f"{row.overall:.6f}"))
+        cells.append((str(row.seeds), str(row.seeds)))
+        rows.append(cells)
+    return {"title": table.title, "metric_name": METRIC_NAMES[table.metric], "headers": headers, "rows": rows,
+            "accuracy_svg": _accuracy_plot(table), "placement": _placement_plot(table)}
 
 
 def render_html(tables: list[Table]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "mmphase-bench"  # deterministic element ids
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', "<title>mmphase-bench leaderboard</title>",
-             f"<style>{PAGE_STYLE}</style></head><body>", "<h1>mmphase-bench leaderboard</h1>",
-             "<p>Frozen linear probe on every regime cell; mean ± sd over seeds. Click a column header to sort.</p>"]
-    if not tables:
-        parts.append("<p>No results have been published yet.</p>")
-    for index, table in enumerate(tables):
-        parts.append(f'<h2 id="table-{index}">{html.escape(table.title)}: {METRIC_NAMES[table.metric]}</h2>')
-        parts.append(f'<table class="leaderboard" id="leaderboard-{index}"><thead><tr>')
-        headers = ["rank", "submission", "family", *(f"{c.name} ({REGIME_LABELS.get(c.regime, c.regime)})" for c in table.columns), "overall", "seeds"]
-        parts += [f"<th>{html.escape(h)}</th>" for h in headers]
-        parts.append("</tr></thead><tbody>")
-        for row in table.rows:
-            cells = [(row.rank, row.rank.lstrip("=")), (row.submission, row.submission), (row.family, row.family)]
-            for column in table.columns:
-                mean = row.mean(column.name)
-                cells.append((_fmt(mean, row.sd(column.name)), "" if mean is None else f"{mean:.6f}"))
-            cells.append((f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]", f"{row.overall:.6f}"))
-            cells.append((str(row.seeds), str(row.seeds)))
-            parts.append("<tr>" + "".join(f'<td data-value="{html.escape(v)}">{html.escape(t)}</td>' for t, v in cells) + "</tr>")
-        parts.append("</tbody></table>")
-        plots = [plot for plot in (_accuracy_plot(table), _placement_plot(table)) if plot]
-        if plots:
-            parts.append('<div class="plots">' + "".join(f'<div class="plot">{plot}</div>' for plot in plots) + "</div>")
-    parts.append(f"<script>{PAGE_SCRIPT}</script></body></html>")
-    return "\n".join(parts) + "\n"
+    """index.html: one sortable table per (suite, scale) with its plots, self-contained."""
+    with _plot_settings():
+        page_tables = [_page_table(table) for table in tables]
+    return _environment().get_template("index.html.j2").render(tables=page_tables)
 
 
-def render_all(results: list[dict]) -> dict[str, str]:
+def render_all(results: Iterable[ResultRecord | Mapping]) -> dict[str, str]:
+    """The rendered files' names and contents, from results (records, or result dicts)."""
     tables = build_tables(results)
     return {"README.md": render_markdown(tables), "leaderboard.csv": render_csv(tables), "index.html": render_html(tables)}
-
-
-def build(root: str | Path = "leaderboard") -> list[str]:
-    """Render the three files from ``root/results`` (atomically); returns the names written."""
-    from mmphase_bench.leaderboard.store import load_folder
-
-    root = Path(root)
-    stored, problems = load_folder(root)
-    if problems:
-        raise ValueError("cannot build: " + "; ".join(problems))
-    rendered = render_all([item.result for item in stored])
-    for name, content in rendered.items():
-        write_text_atomic(root / name, content)
-    return list(rendered)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
-from mmphase_bench.harness.runner import RunConfig, headline_metric, run_benchmark
+from mmphase_bench.errors import InputError, MissingFileError
+from mmphase_bench.harness.results import ResultRecord, as_record
+from mmphase_bench.harness.runner import RunConfig, run_benchmark
 from mmphase_bench.harness.submission import load_submission
-from mmphase_bench.leaderboard.store import load_folder, result_key
+from mmphase_bench.leaderboard.store import load_folder
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ def model_spec(source: str) -> str:
         return rest
     if kind in ("module", "file") and ":" in rest:
         return rest
-    raise ValueError(f"unrecognised submission source {source!r} (expected builtin:NAME, module:MOD:Class or file:PATH:Class)")
+    raise InputError(f"source: unrecognised submission source {source!r} (expected builtin:NAME, module:MOD:Class or file:PATH:Class)")
 
 
 def plan_reproduction(leaderboard: str | Path, out: str | Path, *, suites: Sequence[str] | None = None,
@@ -113,7 +115,7 @@ def plan_reproduction(leaderboard: str | Path, out: str | Path, *, suites: Seque
     the union of its published cells and seeds."""
     leaderboard = Path(leaderboard)
     if not leaderboard.is_dir():
-        raise FileNotFoundError(f"--leaderboard: no such folder: {leaderboard}")
+        raise MissingFileError(f"leaderboard: no such folder: {leaderboard}")
     stored, problems = load_folder(leaderboard)
     for problem in problems:
         logger.warning("leaderboard problem (still reproducing what is readable): %s", problem)
@@ -126,22 +128,22 @@ def plan_reproduction(leaderboard: str | Path, out: str | Path, *, suites: Seque
         if cell not in group["cells"]:
             group["cells"].append(cell)
         group["seeds"].add(seed)
-        group["sources"].add((item.result["submission"]["source"], item.result["submission"]["source_hash"]))
-    for what, asked, found in (("--suite", suites, {k[0] for k in groups}), ("--model", models, {k[2] for k in groups}),
-                               ("--scale", scales, {k[1] for k in groups})):
+        group["sources"].add((item.record.submission.source, item.record.submission.source_hash))
+    for what, asked, found in (("suites", suites, {k[0] for k in groups}), ("models", models, {k[2] for k in groups}),
+                               ("scales", scales, {k[1] for k in groups})):
         missing = sorted(set(asked or ()) - found)
         if missing:
-            raise ValueError(f"{what}: nothing published for {', '.join(missing)} in {leaderboard}")
+            raise InputError(f"{what}: nothing published for {', '.join(missing)} in {leaderboard}")
     plans = []
     for (suite, scale, name), group in sorted(groups.items()):
         if len(group["sources"]) > 1:
-            raise ValueError(f"{suite}/{name} ({scale}) was published from more than one source: "
+            raise InputError(f"{suite}/{name} ({scale}) was published from more than one source: "
                              f"{sorted(source for source, _ in group['sources'])}")
         (source, source_hash), = group["sources"]
         spec = model_spec(source)
         loaded = load_submission(spec)
         if loaded.name != name:
-            raise ValueError(f"{spec} now loads a submission named {loaded.name!r}, but {name!r} was published")
+            raise InputError(f"{spec} now loads a submission named {loaded.name!r}, but {name!r} was published")
         changed = loaded.source_hash != source_hash
         if changed:
             logger.warning("%s: its code changed since the results were published; the metrics may differ", spec)
@@ -151,38 +153,49 @@ def plan_reproduction(leaderboard: str | Path, out: str | Path, *, suites: Seque
     return plans
 
 
-def compare_results(published: Sequence[dict], reproduced: Sequence[dict], tolerance: float = DEFAULT_TOLERANCE) -> ReproductionReport:
-    """Match re-runs to published results and compare their headline metrics."""
+def _check_tolerance(tolerance: float) -> None:
     if not 0 <= tolerance <= 1:
-        raise ValueError(f"--tolerance must be in [0, 1] (metric units), got {tolerance}")
-    rerun = {result_key(result): result for result in reproduced}
+        raise InputError(f"tolerance must be in [0, 1] (metric units), got {tolerance}")
+
+
+def _headline_value(record: ResultRecord) -> float | None:
+    headline = record.metrics.headline
+    return None if headline is None else headline[1]
+
+
+def compare_results(published: Sequence[ResultRecord | Mapping], reproduced: Sequence[ResultRecord | Mapping],
+                    tolerance: float = DEFAULT_TOLERANCE) -> ReproductionReport:
+    """Match re-runs to published results (records, or result dicts) and compare their headline metrics."""
+    _check_tolerance(tolerance)
+    published = [as_record(result) for result in published]
+    reproduced = [as_record(result) for result in reproduced]
+    rerun = {record.key: record for record in reproduced}
     report = ReproductionReport(tolerance=tolerance, thread_mismatch=_thread_mismatch(published, reproduced))
-    for result in published:
-        key = result_key(result)
-        again = rerun.get(key)
-        ok = again is not None and again["status"] == "ok"
+    for record in published:
+        again = rerun.get(record.key)
+        ok = again is not None and again.ok
         report.comparisons.append(Comparison(
-            key=key, published=headline_metric(result), reproduced=headline_metric(again) if ok else None,
-            identical=ok and again["metrics"] == result["metrics"],
-            time_limited=any((r.get("training") or {}).get("stopped") == "time_budget" for r in (result, again) if r),
+            key=record.key, published=_headline_value(record), reproduced=_headline_value(again) if ok else None,
+            identical=ok and again.metrics == record.metrics,
+            time_limited=any(r.training.get("stopped") == "time_budget" for r in (record, again) if r),
         ))
     return report
 
 
-def _cpu_threads(results: Sequence[dict]) -> set[int]:
+def _cpu_threads(records: Sequence[ResultRecord]) -> set[int]:
     """Torch intra-op thread counts of CPU results (older results record only ``host_cpus``, which
     is torch's default thread count on a machine without hyper-threading)."""
     counts = set()
-    for result in results:
-        provenance = result.get("provenance") or {}
-        if str(provenance.get("device", "")).startswith("cpu"):
-            count = provenance.get("torch_threads", provenance.get("host_cpus"))
+    for record in records:
+        provenance = record.provenance
+        if provenance.device.startswith("cpu"):
+            count = provenance.torch_threads if provenance.torch_threads is not None else provenance.host_cpus
             if count is not None:
                 counts.add(int(count))
     return counts
 
 
-def _thread_mismatch(published: Sequence[dict], reproduced: Sequence[dict]) -> str | None:
+def _thread_mismatch(published: Sequence[ResultRecord], reproduced: Sequence[ResultRecord]) -> str | None:
     before, now = _cpu_threads(published), _cpu_threads(reproduced)
     if before and now and before != now:
         return (f"published CPU results ran with {sorted(before)} torch threads, the re-runs with {sorted(now)}: "
@@ -195,12 +208,11 @@ def reproduce(leaderboard: str | Path, out: str | Path, *, suites: Sequence[str]
               tolerance: float = DEFAULT_TOLERANCE, progress: bool = False) -> ReproductionReport:
     """Re-run every selected published result into ``out`` (resumable: finished runs there are
     reused) and compare. Returns the report; nothing in ``leaderboard`` is changed."""
-    if not 0 <= tolerance <= 1:
-        raise ValueError(f"--tolerance must be in [0, 1] (metric units), got {tolerance}")
+    _check_tolerance(tolerance)
     plans = plan_reproduction(leaderboard, out, suites=suites, models=models, scales=scales, device=device)
     selected = {(p.config.suite, p.config.scale, p.name) for p in plans}
     stored, _ = load_folder(Path(leaderboard))
-    published = [item.result for item in stored if (item.key[0], item.key[1], item.key[2]) in selected]
+    published = [item.record for item in stored if (item.key[0], item.key[1], item.key[2]) in selected]
     reproduced = []
     for plan in plans:
         logger.info("reproducing: %s", plan.command)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from mmphase_bench.errors import InputError
+
 #: Width of the representation the probe sees.
 EMBEDDING_DIM = 128
 
@@ -27,11 +29,11 @@ class ViewSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in ("image", "vector"):
-            raise ValueError(f"kind must be 'image' or 'vector', got {self.kind!r}")
+            raise InputError(f"kind must be 'image' or 'vector', got {self.kind!r}")
         if self.kind == "image" and len(self.shape) != 3:
-            raise ValueError(f"an image view needs shape (channels, height, width), got {self.shape}")
+            raise InputError(f"an image view needs shape (channels, height, width), got {self.shape}")
         if self.kind == "vector" and len(self.shape) != 1:
-            raise ValueError(f"a vector view needs shape (features,), got {self.shape}")
+            raise InputError(f"a vector view needs shape (features,), got {self.shape}")
 
     @property
     def size(self) -> int:
@@ -45,7 +47,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         channels, height, width = spec.shape
         if height % 16 or width % 16:
-            raise ValueError(f"ConvEncoder needs image sides divisible by 16, got {height} x {width}")
+            raise InputError(f"ConvEncoder needs image sides divisible by 16, got {height} x {width}")
         layers, previous = [], channels
         for width_out in (32, 32, 64, 64):
             layers += [nn.Conv2d(previous, width_out, kernel_size=4, stride=2, padding=1), nn.ReLU(inplace=True)]

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.harness.submission import Submission, TaskSpec
 from mmphase_bench.models.encoders import EMBEDDING_DIM, ViewSpec, build_decoder, build_encoder, projector
 from mmphase_bench.models.losses import InfoNCELoss, VICRegLoss
@@ -124,7 +125,7 @@ class Joint(Submission):
     def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None, lam: float = 1.0):
         super().__init__(x_spec, y_spec, task)
         if not lam >= 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
+            raise InputError(f"lam must be >= 0, got {lam}")
         self.lam = float(lam)
         width = _width(task)
         self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
@@ -265,7 +266,7 @@ class Supervised(Submission):
     def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
         super().__init__(x_spec, y_spec, task)
         if task is None:
-            raise ValueError("supervised needs the task specification")
+            raise InputError("supervised needs the task specification")
         self.encoder_x = build_encoder(x_spec, _width(task))
         self.head = nn.Linear(_width(task), task.n_outputs)
 

@@ -1,19 +1,35 @@
 """The linear theory: the spiked model, closed-form CA (CCA) and CP (RRR), separation ratios,
-the phase diagram and the data-driven phase estimate."""
+the phase diagram and the data-driven phase estimate.
 
-from mmphase_bench.theory.cca import CCA
-from mmphase_bench.theory.joint import JointCAPCP
-from mmphase_bench.theory.phase_diagram import (
-    DiagramPoint, PhaseDiagram, RatioPoint, phase_diagram, plot_phase_diagram, plot_separation_ratios,
-)
-from mmphase_bench.theory.phase_estimation import (
-    ComponentRow, EstimatorResult, PhaseEstimate, SpectrumEstimate, estimate_phase,
-)
-from mmphase_bench.theory.presets import PRESET_NAMES, spiked_preset
-from mmphase_bench.theory.regime import Regime
-from mmphase_bench.theory.rrr import RRR
-from mmphase_bench.theory.spiked import PopulationCovariances, Spectra, SpikedModel
-from mmphase_bench.theory.subspace import principal_cosines, subspace_distance
+The names are imported lazily (PEP 562): ``import mmphase_bench.theory`` imports neither torch nor h5py,
+and scikit-learn only when an estimator is used.
+"""
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "CCA": "mmphase_bench.theory.cca",
+    "JointCAPCP": "mmphase_bench.theory.joint",
+    "DiagramPoint": "mmphase_bench.theory.phase_diagram",
+    "PhaseDiagram": "mmphase_bench.theory.phase_diagram",
+    "RatioPoint": "mmphase_bench.theory.phase_diagram",
+    "phase_diagram": "mmphase_bench.theory.phase_diagram",
+    "plot_phase_diagram": "mmphase_bench.theory.phase_diagram",
+    "plot_separation_ratios": "mmphase_bench.theory.phase_diagram",
+    "ComponentRow": "mmphase_bench.theory.phase_estimation",
+    "EstimatorResult": "mmphase_bench.theory.phase_estimation",
+    "PhaseEstimate": "mmphase_bench.theory.phase_estimation",
+    "SpectrumEstimate": "mmphase_bench.theory.phase_estimation",
+    "estimate_phase": "mmphase_bench.theory.phase_estimation",
+    "PRESET_NAMES": "mmphase_bench.theory.presets",
+    "spiked_preset": "mmphase_bench.theory.presets",
+    "Regime": "mmphase_bench.theory.regime",
+    "RRR": "mmphase_bench.theory.rrr",
+    "PopulationCovariances": "mmphase_bench.theory.spiked",
+    "Spectra": "mmphase_bench.theory.spiked",
+    "SpikedModel": "mmphase_bench.theory.spiked",
+    "principal_cosines": "mmphase_bench.theory.subspace",
+    "subspace_distance": "mmphase_bench.theory.subspace",
+}
 
 __all__ = [
     "CCA", "RRR", "JointCAPCP", "SpikedModel", "Spectra", "PopulationCovariances", "Regime",
@@ -21,3 +37,17 @@ __all__ = [
     "PhaseEstimate", "EstimatorResult", "SpectrumEstimate", "ComponentRow", "phase_diagram",
     "PhaseDiagram", "DiagramPoint", "RatioPoint", "plot_phase_diagram", "plot_separation_ratios",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.validation import check_float, check_matrix, check_same_rows
 
 #: Below this ratio s_min / s_max the Gram route is not accurate enough and the SVD is used.
@@ -80,7 +81,7 @@ def whiten_view(data: np.ndarray, *, name: str, rcond: float | None, ridge: floa
         keep = singular > relative_cutoff * singular[0]
         left, singular, basis = left[:, keep], singular[keep], right_t[keep].T
     if singular.size == 0 or singular[0] == 0.0:
-        raise ValueError(f"{name} has no variance: every column is constant")
+        raise InputError(f"{name} has no variance: every column is constant")
     inverse_sqrt = 1.0 / np.sqrt(singular**2 / (n - 1) + ridge)
     return WhitenedView(
         mean=mean, centred=centred, basis=basis, inverse_sqrt=inverse_sqrt,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from mmphase_bench.errors import InputError
+
 import numpy as np
 
 
@@ -60,7 +62,7 @@ def cross_validated_r2_columns(features: np.ndarray, targets: np.ndarray, folds:
         total += holdout_ridge_r2(features[~test], targets[~test], features[test], targets[test], alpha)
         used += 1
     if used == 0:
-        raise ValueError("no usable cross-validation fold")
+        raise InputError(f"folds: none of the {n_folds} folds leaves a test set and 2 training rows")
     return total / used
 
 

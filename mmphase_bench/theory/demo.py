@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory.phase_diagram import DiagramPoint, RatioPoint, phase_diagram, plot_phase_diagram, plot_separation_ratios
 from mmphase_bench.theory.phase_estimation import PhaseEstimate, estimate_phase
 from mmphase_bench.theory.presets import PRESET_NAMES, spiked_preset
@@ -48,7 +49,7 @@ def phase_demo(
     separation ratios, estimate them with :func:`estimate_phase`, and (if ``out``) write a figure with
     the estimates on the ratio plane and the theoretical diagram of the paper's reference sweep."""
     if not presets:
-        raise ValueError("presets must name at least one of " + ", ".join(PRESET_NAMES))
+        raise InputError("presets must name at least one of " + ", ".join(PRESET_NAMES))
     rows = []
     for offset, preset in enumerate(presets):
         model = spiked_preset(preset, seed=seed)

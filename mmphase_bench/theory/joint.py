@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory._whitening import flip_signs, prepare_pair, whitened_cross_covariance
 from mmphase_bench.validation import check_float, check_int, check_matrix
 
@@ -55,13 +56,13 @@ class JointCAPCP(BaseEstimator):
         check_is_fitted(self, "x_weights_")
         X = check_matrix("X", X)
         if X.shape[1] != self.x_weights_.shape[0]:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted with {self.x_weights_.shape[0]}")
+            raise InputError(f"X has {X.shape[1]} features, the model was fitted with {self.x_weights_.shape[0]}")
         x_scores = (X - self.x_mean_) @ self.x_weights_
         if Y is None:
             return x_scores
         Y = check_matrix("Y", Y)
         if Y.shape[1] != self.y_weights_.shape[0]:
-            raise ValueError(f"Y has {Y.shape[1]} features, the model was fitted with {self.y_weights_.shape[0]}")
+            raise InputError(f"Y has {Y.shape[1]} features, the model was fitted with {self.y_weights_.shape[0]}")
         return x_scores, (Y - self.y_mean_) @ self.y_weights_
 
     def fit_transform(self, X, Y):

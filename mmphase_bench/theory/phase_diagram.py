@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory.regime import Regime
 from mmphase_bench.validation import check_float
 
@@ -106,12 +107,12 @@ def phase_diagram(
     kappa = np.linspace(0.05, 4.0, 400) if kappa is None else np.asarray(kappa, dtype=np.float64)
     nuisance_corr = np.linspace(0.0, 1.0, 400) if nuisance_corr is None else np.asarray(nuisance_corr, dtype=np.float64)
     if kappa.ndim != 1 or kappa.size < 2 or np.any(kappa <= 0) or not np.all(np.isfinite(kappa)):
-        raise ValueError("kappa must be a 1-D grid of at least 2 positive values")
+        raise InputError("kappa must be a 1-D grid of at least 2 positive values")
     if (
         nuisance_corr.ndim != 1 or nuisance_corr.size < 2 or not np.all(np.isfinite(nuisance_corr))
         or np.any(nuisance_corr < 0) or np.any(nuisance_corr > 1)
     ):
-        raise ValueError("nuisance_corr must be a 1-D grid of at least 2 values in [0, 1]")
+        raise InputError("nuisance_corr must be a 1-D grid of at least 2 values in [0, 1]")
     diagram = PhaseDiagram(kappa, nuisance_corr, np.empty(0), gamma_x, gamma_y, nuisance_var_x, nuisance_var_y)
     nu = nuisance_corr[:, None]
     ca = nu < diagram.ca_boundary(kappa)[None, :]

@@ -48,6 +48,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory.component_scoring import classify_components, cross_validated_r2_columns, holdout_ridge_r2
 from mmphase_bench.theory.regime import Regime
 from mmphase_bench.validation import check_choice, check_float, check_int, check_matrix, check_same_rows
@@ -331,12 +332,12 @@ def estimate_phase(
     grid = tuple(check_float("ridge_grid", r, minimum=0.0) for r in (ridge_grid or ()))
     minimum_pairs = max(MIN_LABELLED_PAIRS, 10 * cv_folds)
     if n < minimum_pairs:
-        raise ValueError(
+        raise InputError(
             f"estimate_phase needs at least {minimum_pairs} labelled pairs ({cv_folds}-fold cross-validation), got {n}"
         )
     size = n if resample == "bootstrap" else int(subsample_fraction * n)
     if n_resamples and size < minimum_pairs:
-        raise ValueError(f"subsample_fraction={subsample_fraction} leaves {size} pairs, fewer than {minimum_pairs}")
+        raise InputError(f"subsample_fraction={subsample_fraction} leaves {size} pairs, fewer than {minimum_pairs}")
 
     rng = np.random.default_rng([seed, 0x9A5E])
     # Folds belong to the original pairs, so bootstrap duplicates share a fold (no leakage).
@@ -474,16 +475,16 @@ def _encode_labels(labels, task: str | None) -> tuple[np.ndarray, str]:
         if raw.ndim == 2 and raw.shape[1] == 1:
             raw = raw[:, 0]
         if raw.ndim != 1:
-            raise ValueError(f"labels for classification must be 1-D class labels, got shape {raw.shape}")
+            raise InputError(f"labels for classification must be 1-D class labels, got shape {raw.shape}")
         if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
-            raise ValueError("labels contain NaN or infinite values")
+            raise InputError("labels contain NaN or infinite values")
         classes, codes = np.unique(raw, return_inverse=True)
         if classes.size < 2:
-            raise ValueError(f"labels for classification need at least 2 classes, got {classes.size}")
+            raise InputError(f"labels for classification need at least 2 classes, got {classes.size}")
         return np.eye(classes.size)[codes], task
     targets = check_matrix("labels", raw, allow_1d=True)
     if np.all(targets.std(axis=0) == 0):
-        raise ValueError("labels are constant: there is nothing to predict")
+        raise InputError("labels are constant: there is nothing to predict")
     return targets, task
 
 

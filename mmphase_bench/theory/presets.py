@@ -16,6 +16,7 @@ neither  0.5     50             0.95      0.86        0.20
 
 from __future__ import annotations
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory.regime import Regime
 from mmphase_bench.theory.spiked import SpikedModel
 
@@ -34,5 +35,5 @@ def spiked_preset(name: str | Regime, seed: int = 0) -> SpikedModel:
     try:
         regime = Regime(name)
     except ValueError:
-        raise ValueError(f"preset must be one of {', '.join(PRESET_NAMES)}; got {name!r}") from None
+        raise InputError(f"preset must be one of {', '.join(PRESET_NAMES)}; got {name!r}") from None
     return SpikedModel(**_COMMON, **_PRESETS[regime], seed=seed)

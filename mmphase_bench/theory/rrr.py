@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory._whitening import flip_signs, prepare_pair, whitened_cross_product
 from mmphase_bench.validation import check_int, check_matrix
 
@@ -55,7 +56,7 @@ class RRR(BaseEstimator):
         check_is_fitted(self, "encoder_")
         X = check_matrix("X", X)
         if X.shape[1] != self.encoder_.shape[0]:
-            raise ValueError(f"X has {X.shape[1]} features, RRR was fitted with {self.encoder_.shape[0]}")
+            raise InputError(f"X has {X.shape[1]} features, RRR was fitted with {self.encoder_.shape[0]}")
         return (X - self.x_mean_) @ self.encoder_
 
     def predict(self, X) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory.regime import Regime
 from mmphase_bench.validation import check_int
 
@@ -48,9 +49,9 @@ def _vector(name: str, value: ArrayLike, length: int) -> np.ndarray:
     if array.ndim == 0:
         array = np.full(length, float(array))
     if array.ndim != 1 or array.shape[0] != length:
-        raise ValueError(f"{name} must be a scalar or have length {length}, got shape {np.shape(value)}")
+        raise InputError(f"{name} must be a scalar or have length {length}, got shape {np.shape(value)}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite, got {array}")
+        raise InputError(f"{name} must be finite, got {array}")
     return array
 
 
@@ -105,26 +106,26 @@ class SpikedModel:
         var_x = _vector("nuisance_var_x", self.nuisance_var_x, d - k)
         var_y = _vector("nuisance_var_y", self.nuisance_var_y, d - k)
         if np.any(kappa <= 0):
-            raise ValueError(f"kappa must be > 0 (signal standard deviations), got {kappa}")
+            raise InputError(f"kappa must be > 0 (signal standard deviations), got {kappa}")
         for name, value in (("gamma_x", gamma_x), ("gamma_y", gamma_y)):
             if np.any(value < 0):
-                raise ValueError(f"{name} must be >= 0 (noise variances), got {value}")
+                raise InputError(f"{name} must be >= 0 (noise variances), got {value}")
         for name, value in (("nuisance_var_x", var_x), ("nuisance_var_y", var_y)):
             if np.any(value <= 0):
-                raise ValueError(f"{name} must be > 0 (nuisance variances), got {value}")
+                raise InputError(f"{name} must be > 0 (nuisance variances), got {value}")
         if self.eta is not None and self.nuisance_corr is not None:
-            raise ValueError("give either eta or nuisance_corr, not both")
+            raise InputError("give either eta or nuisance_corr, not both")
         scale = np.sqrt(var_x * var_y)
         if self.nuisance_corr is not None:
             corr = _vector("nuisance_corr", self.nuisance_corr, d - k)
             if np.any(corr < 0) or np.any(corr > 1):
-                raise ValueError(f"nuisance_corr must lie in [0, 1], got {corr}")
+                raise InputError(f"nuisance_corr must lie in [0, 1], got {corr}")
             eta = corr * scale
         else:
             eta = _vector("eta", 0.0 if self.eta is None else self.eta, d - k)
             # A relative tolerance lets eta = nu * sqrt(var_x var_y) with nu = 1 through.
             if np.any(eta < 0) or np.any(eta > scale * (1 + 1e-12)):
-                raise ValueError(
+                raise InputError(
                     f"eta must satisfy 0 <= eta <= sqrt(nuisance_var_x * nuisance_var_y) = {scale}, got {eta}"
                 )
             eta = np.minimum(eta, scale)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.validation import check_matrix
 
 
@@ -16,7 +17,7 @@ def principal_cosines(A, B) -> np.ndarray:
     A = check_matrix("A", A)
     B = check_matrix("B", B)
     if A.shape[0] != B.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"A and B must live in the same space: A has {A.shape[0]} rows, B has {B.shape[0]}"
         )
     basis_a, basis_b = _orthonormal_basis(A, "A"), _orthonormal_basis(B, "B")
@@ -35,5 +36,5 @@ def _orthonormal_basis(matrix: np.ndarray, name: str) -> np.ndarray:
     left, singular, _ = np.linalg.svd(matrix, full_matrices=False)
     rank = int(np.sum(singular > max(matrix.shape) * np.finfo(np.float64).eps * singular[0])) if singular[0] > 0 else 0
     if rank == 0:
-        raise ValueError(f"{name} spans no subspace: all its columns are zero")
+        raise InputError(f"{name} spans no subspace: all its columns are zero")
     return left[:, :rank]

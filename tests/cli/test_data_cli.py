@@ -74,16 +74,11 @@ def test_render_explicit_options(tmp_path, monkeypatch):
     "argv, needle",
     [
         (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.txt"], "p.txt"),
-        (["data", "render", "stereo-dsprites", "--n", "0", "--out", "p.h5"], "n must be"),
         (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--jitter", "-1"], "jitter"),
         (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--noise-y", "-0.5"], "noise_y"),
         (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--cell", "nope"], "cell"),
         (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--source", "missing.npz"], "missing.npz"),
         (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--source", "notes.txt"], "source"),
-        (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--device", "warp-drive"], "device"),
-        (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--batch-size", "0"], "batch_size"),
-        (["data", "preview", "stereo-dsprites", "--out", "grid.txt"], "--out"),
-        (["data", "preview", "stereo-dsprites", "--out", "grid.png", "--pairs", "0"], "--pairs"),
         (["data", "preview", "stereo-dsprites", "--out", "grid.png", "--source", "missing.npz"], "missing.npz"),
     ],
 )
@@ -97,6 +92,26 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, monkeypatch, capsys, argv,
     assert lines[0].startswith("mmphase: error:")
     assert needle in lines[0]
     assert "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["data", "render", "stereo-dsprites", "--n", "0", "--out", "p.h5"], "argument --n: expected a positive integer, got '0'"),
+        (["data", "render", "stereo-dsprites", "--n", "ten", "--out", "p.h5"], "argument --n: expected a positive integer"),
+        (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--jitter", "nan"], "argument --jitter: expected a finite number"),
+        (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--device", "warp-drive"], "argument --device: expected cpu, cuda[:N] or mps"),
+        (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--batch-size", "0"], "argument --batch-size"),
+        (["data", "render", "stereo-dsprites", "--n", "10", "--out", "p.h5", "--dtype", "int7"], "argument --dtype: invalid choice"),
+        (["data", "preview", "stereo-dsprites", "--out", "grid.txt"], "argument --out: a figure path must end in .png, .svg or .pdf"),
+        (["data", "preview", "stereo-dsprites", "--out", "grid.png", "--pairs", "0"], "argument --pairs: expected an integer from 1 to 16"),
+    ],
+)
+def test_bad_flags_are_usage_errors_of_one_line(tmp_path, monkeypatch, usage_error, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error(argv)
+    assert line.startswith(f"mmphase data {argv[1]}: error: ") and needle in line
     assert not list(tmp_path.iterdir())  # nothing written
 
 

@@ -39,7 +39,7 @@ def run_dir(tmp_path, smoke_run):
 @pytest.fixture
 def built(run_dir, tmp_path, capsys):
     board = tmp_path / "board"
-    assert main(["publish", str(run_dir), "--leaderboard", str(board)]) == 0
+    assert main(["publish", str(run_dir), "--leaderboard", str(board), "--create"]) == 0
     assert main(["leaderboard", "build", "--leaderboard", str(board)]) == 0
     capsys.readouterr()
     return board
@@ -47,7 +47,7 @@ def built(run_dir, tmp_path, capsys):
 
 def test_publish_exits_0_when_everything_is_publishable(run_dir, tmp_path, capsys):
     board = tmp_path / "board"
-    code = main(["publish", str(run_dir), "--leaderboard", str(board)])
+    code = main(["publish", str(run_dir), "--leaderboard", str(board), "--create"])
     out = capsys.readouterr().out
     assert code == 0
     published = [line for line in out.splitlines() if line.startswith("published ")]
@@ -67,7 +67,7 @@ def test_publish_exits_1_listing_the_refused(run_dir, smoke_run, tmp_path, capsy
     smoke.write_text((smoke_run / "spiked" / "unimodal" / "both__seed0.json").read_text())  # smoke scale, other name
     (run_dir / "broken.json").write_text("{")
     board = tmp_path / "board"
-    code = main(["publish", str(run_dir), "--leaderboard", str(board)])
+    code = main(["publish", str(run_dir), "--leaderboard", str(board), "--create"])
     out = capsys.readouterr().out
     assert code == 1
     refused = [line for line in out.splitlines() if line.startswith("REFUSED ")]
@@ -87,7 +87,7 @@ def test_publish_of_a_missing_run_dir_is_a_one_line_error(tmp_path, capsys):
 
 def test_build_writes_the_three_files(run_dir, tmp_path, capsys):
     board = tmp_path / "board"
-    assert main(["publish", str(run_dir), "--leaderboard", str(board)]) == 0
+    assert main(["publish", str(run_dir), "--leaderboard", str(board), "--create"]) == 0
     capsys.readouterr()
     assert main(["leaderboard", "build", "--leaderboard", str(board)]) == 0
     out = capsys.readouterr().out

@@ -102,17 +102,36 @@ def test_diagram_writes_figure_and_reports_points(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["phase", "diagram", "--out", "x.gif"], "--out must end in"),
-        (["phase", "diagram", "--out", "x.png", "--point", "a,b"], "--point must be"),
         (["phase", "diagram", "--out", "x.png", "--gamma-x", "-1"], "gamma_x must be >= 0"),
-        (["phase", "demo", "--presets", "both,sideways"], "--presets must be"),
         (["phase", "demo", "--n", "10", "--out", "d.png"], "at least 50 labelled pairs"),
     ],
 )
 def test_bad_arguments(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("mmphase: error: ") and err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["phase", "diagram", "--out", "x.gif"], "argument --out: a figure path must end in .png, .svg or .pdf, got 'x.gif'"),
+        (["phase", "diagram", "--out", "x.png", "--point", "a,b"], "argument --point: expected KAPPA,NU[,LABEL], got 'a,b'"),
+        (["phase", "diagram", "--out", "x.png", "--point", "1,2"], "argument --point: expected kappa > 0 and 0 <= nu <= 1"),
+        (["phase", "diagram", "--out", "x.png", "--kappa-max", "0.01"], "argument --kappa-max: expected a finite number > 0.05"),
+        (["phase", "demo", "--presets", "both,sideways"],
+         "argument --presets: expected a comma-separated subset of both,ca_only,cp_only,neither; sideways is not one"),
+        (["phase", "demo", "--n", "many"], "argument --n: expected a positive integer, got 'many'"),
+        (["phase", "estimate", "--x", "x.npy", "--y", "y.npy", "--labels", "l.npy", "--confidence", "1.5"],
+         "argument --confidence: expected a finite number > 0 and < 1"),
+    ],
+)
+def test_bad_flags_are_usage_errors_of_one_line(tmp_path, monkeypatch, usage_error, argv, message):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error(argv)
+    assert line.startswith(f"mmphase phase {argv[1]}: error: ") and message in line
+    assert not list(tmp_path.iterdir())
 
 
 def test_demo_places_each_preset_in_its_regime(tmp_path, capsys):

@@ -6,6 +6,7 @@ import textwrap
 import pytest
 
 from mmphase_bench.cli.main import EXIT_BAD_INPUT, build_parser, main
+from mmphase_bench.cli.run import first_sentence
 from mmphase_bench.harness.scales import SCALES
 from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
 from mmphase_bench.models.registry import REGISTRY
@@ -56,17 +57,35 @@ def test_run_with_the_example_submission(tmp_path, capsys, monkeypatch):
 
 def test_run_defaults():
     args = build_parser().parse_args(["run", "--model", "vicreg", "--suite", "spiked"])
-    assert (args.scale, args.seeds, str(args.out), args.device, args.cells) == ("small", "0,1,2", "runs", "auto", None)
+    assert (args.scale, args.seeds, str(args.out), args.device, args.cells) == ("small", (0, 1, 2), "runs", "auto", None)
+    args = build_parser().parse_args(["run", "--model", "vicreg, joint", "--suite", "spiked", "--seeds", "3,4", "--cells", "both"])
+    assert (args.model, args.seeds, args.cells) == (("vicreg", "joint"), (3, 4), ("both",))
 
 
 def test_models_list(capsys):
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(REGISTRY) == 9
-    for line, (name, cls) in zip(lines, REGISTRY.items()):
-        words = line.split()
+    entries = []  # a model's line and its indented continuation lines
+    for line in lines:
+        if line.startswith(" "):
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line)
+    assert len(entries) == len(REGISTRY) == 9
+    assert all(len(line) <= 120 for line in lines)
+    for entry, (name, cls) in zip(entries, REGISTRY.items()):
+        words = entry.split()
         assert words[0] == name and words[1] == cls.family
-        assert line.split(None, 2)[2] == cls.__doc__.strip().splitlines()[0]
+        description = entry.split(None, 2)[2]
+        assert description == first_sentence(cls.__doc__) and description.endswith(".")
+        # the whole first sentence, not its first line: the docstring's first line is a prefix
+        assert description.startswith(cls.__doc__.strip().splitlines()[0].strip())
+
+
+def test_first_sentence():
+    assert first_sentence("One line.\n\n    More.") == "One line."
+    assert first_sentence("Spans\n    two lines (see ``mmphase_bench.CCA``). Then more.") == "Spans two lines (see ``mmphase_bench.CCA``)."
+    assert first_sentence("No full stop") == "No full stop"
 
 
 def test_suites_list(capsys):
@@ -86,15 +105,9 @@ def test_suites_list(capsys):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--model", "unimodal", "--suite", "nope"], "--suite must be one of spiked, stereo-dsprites, stereo-shapes3d; got 'nope'"),
-    (["--model", "unimodal", "--suite", "spiked", "--scale", "huge"], "--scale must be one of smoke, small, paper; got 'huge'"),
-    (["--model", "unimodal", "--suite", "spiked", "--cells", "both,nope"], "--cells: suite 'spiked' has no cell 'nope'"),
-    (["--model", "unimodal", "--suite", "spiked", "--seeds", "a,b"], "--seeds must be comma-separated non-negative integers, got 'a,b'"),
-    (["--model", "unimodal", "--suite", "spiked", "--seeds=0,-1"], "--seeds must be comma-separated non-negative integers"),
-    (["--model", "unimodal", "--suite", "spiked", "--seeds", ","], "--seeds must be comma-separated non-negative integers"),
+    (["--model", "unimodal", "--suite", "spiked", "--cells", "both,nope"], "cell: suite 'spiked' has no cell 'nope'"),
     (["--model", "unimodal,nope", "--suite", "spiked"], "--model 'nope' is neither a built-in model"),
     (["--model", "missing/model.py:Model", "--suite", "spiked"], "--model: submission file not found: missing/model.py"),
-    (["--model", "unimodal", "--suite", "spiked", "--device", "toaster"], "--device must be auto, cpu or cuda[:N]"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
@@ -109,6 +122,31 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, argument
     assert message in captured.err
     assert "Traceback" not in captured.err and captured.out == ""
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--model", "unimodal", "--suite", "nope"],
+     "argument --suite: invalid choice: 'nope' (choose from 'spiked', 'stereo-dsprites', 'stereo-shapes3d')"),
+    (["--model", "unimodal", "--suite", "spiked", "--scale", "huge"], "argument --scale: invalid choice: 'huge' (choose from 'smoke', 'small', 'paper')"),
+    (["--model", "unimodal", "--suite", "spiked", "--seeds", "a,b"], "argument --seeds: expected comma-separated non-negative integers, got 'a,b'"),
+    (["--model", "unimodal", "--suite", "spiked", "--seeds=0,-1"], "argument --seeds: expected comma-separated non-negative integers"),
+    (["--model", "unimodal", "--suite", "spiked", "--seeds", ","], "argument --seeds: expected comma-separated non-negative integers"),
+    (["--model", ",", "--suite", "spiked"], "argument --model: expected comma-separated names"),
+    (["--model", "unimodal", "--suite", "spiked", "--device", "toaster"], "argument --device: expected auto, cpu, cuda[:N] or mps, got 'toaster'"),
+])
+def test_bad_flags_are_usage_errors_of_one_line(tmp_path, monkeypatch, usage_error, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error(["run", *arguments, "--out", str(tmp_path / "runs")])
+    assert line.startswith("mmphase run: error: ") and message in line and line.endswith("(see 'mmphase run --help')")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_command_line_knows_the_library_names():
+    from mmphase_bench.cli import arguments
+    from mmphase_bench.theory.presets import PRESET_NAMES
+
+    assert arguments.SUITE_NAMES == tuple(SUITE_BUILDERS)
+    assert arguments.PRESET_NAMES == PRESET_NAMES
 
 
 def test_missing_required_argument_is_a_usage_error(capsys):

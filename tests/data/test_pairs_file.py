@@ -308,3 +308,60 @@ def test_reader_pickles_without_its_handle(clean_file):
     clone.__dict__.update(state)
     assert clone._handle is None and pairs._handle is not None
     assert torch.equal(clone[0][0], first[0])
+
+
+# --------------------------------------------------------------------------- data hash, output checks
+def test_save_stores_the_data_hash_and_verify_catches_a_changed_byte(clean_file, tmp_path):
+    from mmphase_bench.data.pairs_file import HASH_ATTRIBUTE
+    from mmphase_bench.errors import FileFormatError
+
+    _, attrs = read_all(clean_file)
+    assert len(attrs[HASH_ATTRIBUTE]) == 64
+    path = tmp_path / "flipped.h5"
+    shutil.copy(clean_file, path)
+    with h5py.File(path, "r+") as handle:
+        handle["label"][5] = (int(handle["label"][5]) + 1) % 3  # still a valid class: only the hash can tell
+    with pytest.raises(FileFormatError, match="SHA-256") as info:
+        PairsFile(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert len(PairsFile(path, verify=False)) == N  # readable when the caller opts out
+
+
+def test_file_without_hash_needs_verify_false(clean_file, tmp_path):
+    from mmphase_bench.data.pairs_file import HASH_ATTRIBUTE
+
+    path = broken_copy(clean_file, tmp_path, lambda handle: handle.attrs.__delitem__(HASH_ATTRIBUTE))
+    with pytest.raises(ValueError, match="no stored data hash"):
+        PairsFile(path)
+    x, _, _ = PairsFile(path, verify=False).read(0, 3)
+    assert x.shape == (3, 1, 64, 64)
+
+
+def test_context_manager_closes_the_file(clean_file):
+    with PairsFile(clean_file) as pairs:
+        pairs[0]
+        handle = pairs._handle
+        assert handle.id.valid
+    assert pairs._handle is None and not handle.id.valid
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda d: (d / "out.h5").mkdir() or d / "out.h5", "is a folder"),
+    (lambda d: (d / "plain").write_text("") or d / "plain" / "out.h5", "is not a folder"),
+])
+def test_save_checks_the_output_path_before_rendering(tmp_path, monkeypatch, make, needle):
+    target = make(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    dataset = make_dataset(n=10)
+    calls = instrument(dataset, monkeypatch)
+    with pytest.raises(ValueError, match=needle):
+        save_pairs(dataset, target)
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_failure_before_the_first_batch_leaves_no_partial(tmp_path, monkeypatch):
+    dataset = make_dataset()
+    instrument(dataset, monkeypatch, fail_after=0)
+    with pytest.raises(Interrupted):
+        save_pairs(dataset, tmp_path / "p.h5", batch_size=BATCH)
+    assert list(tmp_path.iterdir()) == []

@@ -389,7 +389,7 @@ def test_stereo_save_and_pairs_file_round_trip(tmp_path):
         np.testing.assert_array_equal(latents[name], as_np(reference.latents[name]))
     assert pairs.fingerprint == data.fingerprint
     description = pairs.description
-    assert description["dataset"] == "stereo-shapes3d" and description["protocol"] == "stereo-shapes3d/stereo/1"
+    assert description["dataset"] == "stereo-shapes3d" and description["protocol"] == "stereo-shapes3d/stereo/2"
     assert description["scene"]["camera_distance"] == 5.0 and description["source"] == "procedural"
     assert pairs.class_names == ("cube", "cylinder", "sphere", "capsule")
 
@@ -418,8 +418,8 @@ def test_fingerprint_and_description_depend_on_the_protocol():
     assert paper.fingerprint != stereo.fingerprint
     assert paper.fingerprint == StereoShapes3D(n=50, seed=1).fingerprint
     assert stereo.fingerprint == StereoShapes3D(n=50, seed=1, protocol="stereo").fingerprint
-    assert paper.describe()["protocol"] == "stereo-shapes3d/paper/1"
-    assert stereo.describe()["protocol"] == "stereo-shapes3d/stereo/1"
+    assert paper.describe()["protocol"] == "stereo-shapes3d/paper/2"
+    assert stereo.describe()["protocol"] == "stereo-shapes3d/stereo/2"
     assert "scene" in stereo.describe() and "scene" not in paper.describe()
     assert stereo.fingerprint != StereoShapes3D(n=50, seed=1, protocol="stereo", baseline=0.8).fingerprint
     assert stereo.fingerprint != StereoShapes3D(n=50, seed=1, protocol="stereo", extra_nuisance=True).fingerprint
@@ -443,7 +443,7 @@ def test_cli_render_stereo_protocol(tmp_path, monkeypatch, capsys):
     assert code == 0
     assert "s.h5" in capsys.readouterr().out
     pairs = PairsFile(tmp_path / "s.h5")
-    assert pairs.description["protocol"] == "stereo-shapes3d/stereo/1"
+    assert pairs.description["protocol"] == "stereo-shapes3d/stereo/2"
     assert pairs.description["config"]["rotation_jitter"] == 0.02
     expected = StereoShapes3D(n=64, protocol="stereo")
     assert pairs.fingerprint == expected.fingerprint
@@ -454,7 +454,7 @@ def test_cli_render_stereo_protocol(tmp_path, monkeypatch, capsys):
 def test_cli_render_default_protocol_is_paper(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["data", "render", "stereo-shapes3d", "--n", "10", "--out", "p.h5"]) == 0
-    assert PairsFile(tmp_path / "p.h5").description["protocol"] == "stereo-shapes3d/paper/1"
+    assert PairsFile(tmp_path / "p.h5").description["protocol"] == "stereo-shapes3d/paper/2"
 
 
 def test_cli_protocol_is_refused_for_stereo_dsprites(tmp_path, monkeypatch, capsys):

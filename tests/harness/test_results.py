@@ -206,3 +206,192 @@ def test_protocol_hash_is_stable_and_hex():
 ])
 def test_protocol_hash_changes_with_what_a_result_depends_on(changes):
     assert _hash(**changes) != _hash()
+
+
+# ------------------------------------------------------------------ the typed record and the schema
+
+
+import dataclasses  # noqa: E402
+import os  # noqa: E402
+import stat  # noqa: E402
+import typing  # noqa: E402
+
+from mmphase_bench.errors import InputError, InputTypeError  # noqa: E402
+from mmphase_bench.harness import results as results_module  # noqa: E402
+from mmphase_bench.harness.results import (  # noqa: E402
+    ABSENT_IF_NONE, Metrics, ResultRecord, split_optional, upgrade_result,
+)
+
+JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", tuple: "array"}
+
+
+def _schema_types(prop: dict) -> set[str]:
+    """The JSON types a schema property allows (from ``type``, ``enum`` or ``const``)."""
+    def of(value):
+        return "null" if value is None else {str: "string", int: "integer", float: "number", bool: "boolean"}[type(value)]
+    if "type" in prop:
+        return set([prop["type"]] if isinstance(prop["type"], str) else prop["type"])
+    if "enum" in prop:
+        return {of(value) for value in prop["enum"]}
+    return {of(prop["const"])}
+
+
+def _python_type(annotation) -> str:
+    if dataclasses.is_dataclass(annotation):
+        return "object"
+    if typing.get_origin(annotation) is typing.Literal:
+        return _schema_types({"enum": list(typing.get_args(annotation))}).pop()
+    return JSON_TYPES[typing.get_origin(annotation) or annotation]
+
+
+def _compare(cls, schema: dict, where: str) -> int:
+    """Assert that the dataclass and the schema object agree; returns how many fields were compared."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    assert set(fields) == set(schema["properties"]), where
+    assert schema.get("additionalProperties") is False, f"{where}: the schema must not allow fields the record drops"
+    required = {name for name, f in fields.items() if f.default is dataclasses.MISSING}
+    assert set(schema.get("required", [])) == required, where
+    compared = 0
+    for name, f in fields.items():
+        prop, base_nullable = schema["properties"][name], split_optional(hints[name])
+        base, nullable = base_nullable
+        allowed = _schema_types(prop)
+        absent = f.metadata.get(ABSENT_IF_NONE, False)
+        expected = {_python_type(base)} | ({"null"} if nullable and not absent else set())
+        assert allowed == expected, f"{where}/{name}: schema {sorted(allowed)}, dataclass {sorted(expected)}"
+        if absent:
+            assert nullable and name not in required, f"{where}/{name}"
+        if typing.get_origin(base) is typing.Literal:
+            assert set(typing.get_args(base)) == set(prop.get("enum", [prop.get("const")])), f"{where}/{name}"
+        if dataclasses.is_dataclass(base):
+            compared += _compare(base, prop, f"{where}/{name}")
+        compared += 1
+    return compared
+
+
+def test_the_record_and_the_schema_list_the_same_fields_and_types():
+    assert _compare(ResultRecord, result_schema(), "(top level)") == 14 + 5 + 3 + 4 + 3 + 3 + 14
+
+
+def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
+    schema = copy.deepcopy(result_schema())
+    schema["properties"]["metrics"]["properties"]["top5"] = {"type": "number"}
+    with pytest.raises(AssertionError, match="metrics"):
+        _compare(ResultRecord, schema, "(top level)")
+    schema = copy.deepcopy(result_schema())
+    schema["properties"]["provenance"]["properties"]["git_commit"] = {"type": "string"}  # null no longer allowed
+    with pytest.raises(AssertionError, match="git_commit"):
+        _compare(ResultRecord, schema, "(top level)")
+
+
+def test_record_round_trips_and_types_fields():
+    result = json.loads(json.dumps(valid_result()))
+    record = ResultRecord.from_dict(result)
+    assert record.to_dict() == result
+    assert ResultRecord.from_dict(record.to_dict()) == record
+    assert record.submission.name == "toy" and record.cell.placement["regime"] == "both"
+    assert record.metrics == Metrics(r2=0.75, penalty=1.0) and record.metrics.headline == ("r2", 0.75)
+    assert record.curves.train_loss == (2.0, 1.5) and record.diagnostics.canonical_correlations == (0.9, 0.5)
+    assert record.key == ("spiked", "smoke", "toy", "both", 0) and record.table == ("spiked", "smoke") and record.ok
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.seed = 3
+
+
+def test_record_keeps_null_and_absent_apart():
+    result = json.loads(json.dumps(valid_result()))
+    result["diagnostics"]["canonical_correlations"] = None  # nullable: written as null
+    del result["provenance"]["torch_threads"]  # optional, as in older results: stays absent
+    del result["scale_config"]
+    assert ResultRecord.from_dict(result).to_dict() == result
+
+
+def test_a_failed_result_round_trips_with_empty_sections():
+    result = json.loads(json.dumps(valid_result()))
+    result.update(status="failed", error="RuntimeError: boom", metrics={}, diagnostics={}, curves={"train_loss": [1.0]})
+    result["submission"]["parameters"] = None
+    record = ResultRecord.from_dict(result)
+    assert record.to_dict() == result and not record.ok and record.metrics.headline is None
+
+
+def test_record_accepts_the_harness_in_memory_dicts():
+    result = valid_result()
+    result["metrics"]["r2"] = np.float32(0.5)
+    assert ResultRecord.from_dict(result).metrics.r2 == 0.5
+
+
+def test_record_refuses_invalid_results():
+    result = valid_result()
+    result["metrics"]["top5"] = 0.5  # the sections are closed: a typo is not silently dropped
+    with pytest.raises(InputError, match="at metrics: Additional properties are not allowed"):
+        ResultRecord.from_dict(result)
+    with pytest.raises(InputTypeError, match="must be a JSON object, got list"):
+        ResultRecord.from_dict([])
+
+
+# ------------------------------------------------------------------ upgrading older schema versions
+
+
+def _version_0(result: dict) -> dict:
+    """A made-up version 0: the headline metric was called "score"."""
+    old = json.loads(json.dumps(result))
+    old["schema_version"] = 0
+    old["metrics"]["score"] = old["metrics"].pop("r2")
+    return old
+
+
+def _migrate_0_to_1(result: dict) -> dict:
+    result["metrics"]["r2"] = result["metrics"].pop("score")
+    return dict(result, schema_version=1)
+
+
+def test_older_results_are_upgraded_when_read(monkeypatch, tmp_path):
+    monkeypatch.setitem(results_module.MIGRATIONS, 0, _migrate_0_to_1)
+    current = json.loads(json.dumps(valid_result()))
+    old = _version_0(current)
+    before = copy.deepcopy(old)
+    assert upgrade_result(old) == current
+    assert old == before  # the argument is not changed
+    assert ResultRecord.from_dict(old).to_dict() == current
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    assert read_result(path) == current
+
+
+def test_upgrade_refuses_versions_it_cannot_read(monkeypatch):
+    old = _version_0(valid_result())
+    with pytest.raises(InputError, match="schema_version 0, for which no migration to 1 is registered"):
+        upgrade_result(old)
+    with pytest.raises(InputError, match="schema_version 2, newer than the 1"):
+        ResultRecord.from_dict(dict(valid_result(), schema_version=2))
+    monkeypatch.setitem(results_module.MIGRATIONS, 0, lambda result: result)  # forgets to bump the version
+    with pytest.raises(RuntimeError, match="did not produce version 1"):
+        upgrade_result(old)
+    assert upgrade_result({"status": "ok"}) == {"status": "ok"}  # no version: left to the schema to report
+
+
+def test_the_current_version_needs_no_migration():
+    assert set(results_module.MIGRATIONS) == set(range(min(results_module.MIGRATIONS, default=SCHEMA_VERSION), SCHEMA_VERSION))
+    result = valid_result()
+    assert upgrade_result(result) is result
+
+
+# ------------------------------------------------------------------ file modes
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_umask_mode(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        write_result(tmp_path / "r.json", valid_result())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "r.json").stat().st_mode) == mode
+
+
+def test_rewriting_a_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "r.json"
+    write_result(path, valid_result())
+    path.chmod(0o640)
+    write_result(path, valid_result())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

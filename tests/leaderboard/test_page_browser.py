@@ -17,8 +17,8 @@ from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 from mmphase_bench.harness.results import validate_result  # noqa: E402
-from mmphase_bench.leaderboard.render import build  # noqa: E402
-from mmphase_bench.leaderboard.store import check, relative_path  # noqa: E402
+from mmphase_bench.leaderboard.build import build, check  # noqa: E402
+from mmphase_bench.leaderboard.store import relative_path  # noqa: E402
 
 #: spiked (small): submission -> cell -> per-seed R^2. Overall order charlie > alpha > bravo; by "both":
 #: bravo (-0.49) < charlie (-0.05) < alpha (0.11), which as text would be charlie < bravo < alpha;

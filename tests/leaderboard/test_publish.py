@@ -1,14 +1,22 @@
 """``publish``: validated results from a run folder go into the leaderboard, the rest is refused with a reason."""
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 
+from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.harness.results import validate_result
-from mmphase_bench.leaderboard.publish import publish
+from mmphase_bench.leaderboard.publish import publish as publish_into
 from mmphase_bench.leaderboard.store import relative_path
+
+
+def publish(run_dir, board):
+    """Most tests start a new leaderboard: ``create=True`` (the default, False, has its own tests)."""
+    return publish_into(run_dir, board, create=True)
 
 
 @pytest.fixture
@@ -210,10 +218,53 @@ def test_missing_run_dir_raises(tmp_path):
     assert not (tmp_path / "board").exists()
 
 
-def test_empty_run_dir_publishes_nothing(tmp_path):
+def test_empty_run_dir_publishes_nothing_and_creates_nothing(tmp_path):
     (tmp_path / "run").mkdir()
     report = publish(tmp_path / "run", tmp_path / "board")
     assert (report.published, report.unchanged, report.refused) == ([], [], [])
+    assert report.found == 0
+    assert not (tmp_path / "board").exists()
+
+
+def test_found_counts_every_result_file(run_dir, tmp_path):
+    (run_dir / "notes.json").write_text("{")
+    report = publish(run_dir, tmp_path / "board")
+    assert (report.found, len(report.published), len(report.refused)) == (17, 16, 1)
+
+
+def test_a_missing_leaderboard_is_refused_without_create(run_dir, tmp_path):
+    board = tmp_path / "board"
+    with pytest.raises(MissingFileError, match=rf"^leaderboard: no such folder: {board} \(pass create=True"):
+        publish_into(run_dir, board)
+    assert not board.exists()
+    assert len(publish_into(run_dir, board, create=True).published) == 16
+
+
+def test_an_existing_empty_folder_needs_no_create(run_dir, tmp_path):
+    board = tmp_path / "board"
+    board.mkdir()
+    assert len(publish_into(run_dir, board).published) == 16
+    assert len(publish_into(run_dir, board).unchanged) == 16  # now a leaderboard folder
+
+
+@pytest.mark.parametrize("create", [False, True])
+def test_a_folder_that_is_not_a_leaderboard_is_refused(run_dir, tmp_path, create):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match=r"^leaderboard: .* is not a leaderboard folder \(it has files but no results/ folder\)$"):
+        publish_into(run_dir, folder, create=create)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+
+
+def test_published_files_get_the_umask_mode(run_dir, tmp_path):
+    old = os.umask(0o022)
+    try:
+        report = publish(run_dir, tmp_path / "board")
+    finally:
+        os.umask(old)
+    modes = {stat.S_IMODE((tmp_path / "board" / path).stat().st_mode) for path in report.published}
+    assert modes == {0o644}
 
 
 def test_names_cannot_escape_the_leaderboard_folder(run_dir, tmp_path):

@@ -13,8 +13,9 @@ from scipy import stats
 
 from mmphase_bench.harness.results import validate_result
 from mmphase_bench.leaderboard.aggregate import build_tables
-from mmphase_bench.leaderboard.render import build, render_all, render_html, render_markdown
-from mmphase_bench.leaderboard.store import check, relative_path
+from mmphase_bench.leaderboard.build import build, check
+from mmphase_bench.leaderboard.render import render_all, render_html, render_markdown
+from mmphase_bench.leaderboard.store import relative_path
 
 STEREO_CELLS = {  # name -> (jitter, noise_y); names sort differently from (jitter, noise_y)
     "jitter0.5-noise0.9": (0.5, 0.9), "jitter0-noise0.2": (0.0, 0.2), "jitter0.5-noise0.2": (0.5, 0.2),
@@ -343,7 +344,7 @@ def test_html_escapes_names(template):
                   value=0.5, metric="r2")
     text = render_html(build_tables([result]))
     assert "<i>" not in text
-    assert "x&lt;i&gt;&amp;&quot;y" in text
+    assert "x&lt;i&gt;&amp;&#34;y" in text  # Jinja2's autoescaping
     assert [row[1] for row in Page(text).tables[0]["rows"]] == [[name, name]]
 
 

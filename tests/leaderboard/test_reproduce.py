@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from mmphase_bench.cli.main import main
+from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.harness.runner import RunConfig, run_benchmark
 from mmphase_bench.leaderboard.reproduce import compare_results, model_spec, plan_reproduction, reproduce
 from mmphase_bench.leaderboard.store import relative_path
@@ -63,11 +64,11 @@ def test_plan_has_one_run_per_submission_with_its_cells_and_seeds(published, tmp
 
 
 def test_plan_refuses_selections_with_nothing_published(published, tmp_path):
-    for argument, selection in (("--suite", {"suites": ("stereo-dsprites",)}), ("--model", {"models": ("vicreg",)}),
-                                ("--scale", {"scales": ("paper",)})):
-        with pytest.raises(ValueError, match=f"{argument}: nothing published for"):
+    for selection in ({"suites": ("stereo-dsprites",)}, {"models": ("vicreg",)}, {"scales": ("paper",)}):
+        (parameter,) = selection
+        with pytest.raises(InputError, match=f"^{parameter}: nothing published for"):
             plan_reproduction(published, tmp_path, **selection)
-    with pytest.raises(FileNotFoundError, match="--leaderboard"):
+    with pytest.raises(MissingFileError, match="^leaderboard: no such folder"):
         plan_reproduction(tmp_path / "missing", tmp_path)
 
 
@@ -136,7 +137,7 @@ def test_compare_flags_missing_failed_and_thread_mismatched_reruns(published):
     report = compare_results(results, rerun)
     assert [c.time_limited for c in report.comparisons] == [False, False, False, True]
     assert report.summary().endswith("; 1 stopped at the time budget (machine-speed dependent)")
-    with pytest.raises(ValueError, match=r"--tolerance must be in \[0, 1\]"):
+    with pytest.raises(InputError, match=r"^tolerance must be in \[0, 1\]"):
         compare_results(results, rerun, tolerance=-0.1)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mmphase_bench.harness.results import validate_result
-from mmphase_bench.leaderboard.render import build
-from mmphase_bench.leaderboard.store import RENDERED_FILES, check, load_folder, relative_path
+from mmphase_bench.errors import MissingFileError
+from mmphase_bench.leaderboard.build import build, check
+from mmphase_bench.leaderboard.store import RENDERED_FILES, load_folder, relative_path
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +186,24 @@ def test_non_existent_folder_is_reported(tmp_path):
     assert check(missing) == [f"{missing}: no such leaderboard folder"]
 
 
-def test_empty_folder_lacks_only_the_rendered_files(tmp_path):
+def test_a_folder_without_results_is_not_a_leaderboard(tmp_path):
+    assert check(tmp_path) == [f"{tmp_path}: not a leaderboard folder (it has no results/ folder)"]
+
+
+@pytest.mark.parametrize("make", [lambda root: None, lambda root: root.mkdir(), lambda root: (root.mkdir(), (root / "notes.txt").write_text("x"))],
+                         ids=["missing", "empty", "unrelated"])
+def test_build_refuses_a_folder_that_is_not_a_leaderboard_and_writes_nothing(tmp_path, make):
+    root = tmp_path / "somewhere"
+    make(root)
+    before = sorted(root.rglob("*")) if root.exists() else None
+    reason = "no such folder" if before is None else "it has no results/ folder"
+    with pytest.raises(MissingFileError, match=rf"^root: {re.escape(str(root))} is not a leaderboard folder \({reason}\)$"):
+        build(root)
+    assert (sorted(root.rglob("*")) if root.exists() else None) == before
+
+
+def test_a_leaderboard_without_results_lacks_only_the_rendered_files(tmp_path):
+    (tmp_path / "results").mkdir()
     assert sorted(check(tmp_path)) == sorted(f"{name}: missing; run `mmphase leaderboard build`" for name in RENDERED_FILES)
     build(tmp_path)
     assert check(tmp_path) == []
