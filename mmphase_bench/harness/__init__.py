@@ -4,13 +4,18 @@ The names are imported lazily (PEP 562): ``import mmphase_bench.harness`` does n
 """
 
 _SUBMISSION = "mmphase_bench.harness.submission"
+_INTERFACE = "mmphase_bench.models.interface"
 #: public name -> the module that defines it
 _EXPORTS = {
-    "Submission": _SUBMISSION, "TaskSpec": _SUBMISSION, "LoadedSubmission": _SUBMISSION, "load_submission": _SUBMISSION,
-    "ViewSpec": "mmphase_bench.models.encoders",
+    "Submission": _INTERFACE, "SubmissionDefaults": _INTERFACE, "TaskSpec": _INTERFACE, "ViewSpec": _INTERFACE,
+    "LoadedSubmission": _SUBMISSION, "SubmissionError": _SUBMISSION, "check_submission": _SUBMISSION,
+    "load_submission": _SUBMISSION,
 }
 
-__all__ = ["Submission", "TaskSpec", "ViewSpec", "LoadedSubmission", "load_submission"]
+__all__ = [
+    "Submission", "SubmissionDefaults", "TaskSpec", "ViewSpec", "LoadedSubmission", "SubmissionError",
+    "check_submission", "load_submission",
+]
 
 
 def __getattr__(name: str):

@@ -253,7 +253,8 @@ class ResultRecord(_Section):
         (:func:`upgrade_result`), validated (:func:`validate_result`, raising :class:`InputError`), typed."""
         if not isinstance(data, Mapping):
             raise InputTypeError(f"result must be a JSON object, got {type(data).__name__}")
-        upgraded = upgrade_result(_plain(data))  # also takes the harness's in-memory dicts (numpy scalars)
+        # _plain: also takes the harness's in-memory dicts (numpy scalars, tuples)
+        upgraded = upgrade_result(_plain(data, strings_for_non_finite=False))
         validate_result(upgraded)
         return cls._from_fields(upgraded)
 
@@ -343,15 +344,16 @@ def write_result(path: Path, result: dict) -> None:
     write_text_atomic(path, json.dumps(plain, indent=2, sort_keys=True) + "\n")
 
 
-def _plain(value):
-    """JSON-ready copy: numpy scalars to Python, non-finite floats to strings."""
+def _plain(value, strings_for_non_finite: bool = True):
+    """JSON-ready copy: numpy scalars to Python, non-finite floats to strings (or kept, for
+    :func:`validate_result` to name where they are)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, strings_for_non_finite) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, strings_for_non_finite) for v in value]
     if isinstance(value, (np.floating, float)):
         value = float(value)
-        return value if np.isfinite(value) else str(value)
+        return value if np.isfinite(value) or not strings_for_non_finite else str(value)
     if isinstance(value, np.integer):
         return int(value)
     return value

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 import traceback
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -14,16 +15,18 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.harness.diagnostics import effective_rank, feature_canonical_correlations, nuisance_r2
 from mmphase_bench.harness.probe import linear_probe
 from mmphase_bench.harness.results import (
     SCHEMA_VERSION, protocol_hash, provenance, read_result, result_path, write_result,
 )
 from mmphase_bench.harness.scales import Scale, get_scale
-from mmphase_bench.harness.submission import LoadedSubmission, load_submission
+from mmphase_bench.harness.submission import LoadedSubmission, check_submission, load_submission
 from mmphase_bench.harness.suites import Cell, Suite, estimate_placement, get_suite
 from mmphase_bench.harness.training import embed_split, train
 from mmphase_bench.io.atomic import write_text_atomic
+from mmphase_bench.io.locks import exclusive_lock
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +51,9 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"--device must be auto, cpu or cuda[:N], got {name!r}") from None
+        raise InputError(f"device must be auto, cpu or cuda[:N], got {name!r}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available")
+        raise InputError(f"device {name!r} was asked for but no CUDA device is available")
     return device
 
 
@@ -59,13 +62,14 @@ def cell_placement(suite: Suite, cell: Cell, scale: Scale, out: Path) -> dict:
     if cell.exact_placement is not None:
         return dict(cell.exact_placement)
     cache = Path(out) / suite.name / "_placement" / f"{cell.name}__{scale.name}.json"
-    try:
-        return json.loads(cache.read_text())
-    except (OSError, ValueError):
-        pass
-    placement = estimate_placement(suite, cell, scale.placement_pairs, scale.placement_resamples)
-    write_text_atomic(cache, json.dumps(placement, indent=2, sort_keys=True) + "\n")
-    return placement
+    with exclusive_lock(cache):  # concurrent runs estimate each placement once
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass
+        placement = estimate_placement(suite, cell, scale.placement_pairs, scale.placement_resamples)
+        write_text_atomic(cache, json.dumps(placement, indent=2, sort_keys=True) + "\n")
+        return placement
 
 
 def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, seed: int, data: dict, placement: dict,
@@ -131,46 +135,84 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
 
 
 def run_benchmark(config: RunConfig) -> list[dict]:
-    """Run every (cell, seed, model) not already done; returns all results (new and reused)."""
+    """Run every (cell, seed, model) not already done; returns all results (new and reused).
+
+    Every submission is checked once (:func:`check_submission`) before any training: a broken class
+    stops the run with one line per problem instead of failing every cell. Each result is trained
+    under its own lock (:func:`~mmphase_bench.io.locks.exclusive_lock`), so several processes on the
+    same ``out`` folder share the cells: a result another process is training is skipped at first
+    and picked up (reused, or trained if that process died) at the end.
+    """
     suite = get_suite(config.suite)
     scale = get_scale(config.scale)
     device = resolve_device(config.device)
     cells = suite.cells if not config.cells else tuple(suite.cell(name) for name in config.cells)
-    loaded = [load_submission(spec) for spec in config.models]
     if not config.seeds:
-        raise ValueError("--seeds must name at least one seed")
-    results = []
+        raise InputError("seeds must name at least one seed")
+    loaded = [load_submission(spec) for spec in config.models]
+    for submission in loaded:
+        check_submission(submission, suite.x_spec, suite.y_spec, suite.task, device)
+    results: list[dict] = []
     from tqdm.auto import tqdm
 
     total = len(cells) * len(config.seeds) * len(loaded)
     with tqdm(total=total, desc=f"{suite.name} ({scale.name})", unit="run", disable=not config.progress) as bar:
+        busy = []
         for cell in cells:
             placement = cell_placement(suite, cell, scale, config.out)
             for seed in config.seeds:
-                pending, data = [], None
-                for submission in loaded:
-                    protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
-                    path = result_path(config.out, suite.name, submission.name, cell.name, seed)
-                    previous = read_result(path)
-                    if previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol:
-                        results.append(previous)
-                        bar.update()
-                        continue
-                    pending.append((submission, protocol, path))
-                if pending:
-                    data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
-                for submission, protocol, path in pending:
-                    bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
-                    result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device)
-                    try:
-                        write_result(path, result)
-                    except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
-                        result.update(status="failed", error=f"invalid result: {error}", metrics={}, diagnostics={})
-                        write_result(path, result)
-                    results.append(result)
-                    bar.update()
-                del data
+                held = _run_cell_seed(config, suite, scale, cell, seed, loaded, placement, device, results, bar, wait=False)
+                if held:
+                    busy.append((cell, seed, placement, held))
+        for cell, seed, placement, held in busy:  # results other processes were training: wait for them
+            _run_cell_seed(config, suite, scale, cell, seed, held, placement, device, results, bar, wait=True)
     return results
+
+
+def _reusable(path: Path, protocol: str) -> dict | None:
+    previous = read_result(path)
+    if previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol:
+        return previous
+    return None
+
+
+def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, seed: int,
+                   submissions: Sequence[LoadedSubmission], placement: dict, device: torch.device,
+                   results: list[dict], bar, *, wait: bool) -> list[LoadedSubmission]:
+    """Reuse or train each submission on one (cell, seed); returns those another process holds
+    (only when ``wait`` is False). The split data are generated once, only if something trains."""
+    held: list[LoadedSubmission] = []
+    with ExitStack() as locks:
+        pending = []
+        for submission in submissions:
+            protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
+            path = result_path(config.out, suite.name, submission.name, cell.name, seed)
+            previous = _reusable(path, protocol)
+            if previous is None:
+                if not locks.enter_context(exclusive_lock(path, blocking=wait)):
+                    held.append(submission)
+                    continue
+                previous = _reusable(path, protocol)  # finished by another process meanwhile?
+            if previous is not None:
+                results.append(previous)
+                bar.update()
+                continue
+            pending.append((submission, protocol, path))
+        data = None
+        if pending:
+            data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
+        for submission, protocol, path in pending:
+            bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
+            result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device)
+            try:
+                write_result(path, result)
+            except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
+                result.update(status="failed", error=f"invalid result: {error}", metrics={}, diagnostics={})
+                write_result(path, result)
+            results.append(result)
+            bar.update()
+        del data
+    return held
 
 
 def headline_metric(result: dict) -> float | None:

@@ -1,27 +1,16 @@
-"""The submission interface: what a model must provide to be trained and scored by the harness.
+"""Loading a submission and checking it once before any training.
 
-A submission is a ``torch.nn.Module`` subclass::
-
-    class MyModel(Submission):
-        family = "CA"                      # "CA", "CP" or "other"
-
-        def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec):
-            super().__init__(x_spec, y_spec, task)
-            ...                            # build encoders from the view specifications
-
-        def loss(self, x, y):              # a scalar to minimise on a batch of pairs
-            ...
-
-        def embed(self, x):                # (n, k) features of the source view: what the probe sees
-            ...
-
-Optional: ``embed_y(y)`` (features of the other view, for diagnostics), ``configure_optimizer()``
-(default: Adam, lr 1e-3, over all parameters), ``probe_view = "y"`` when the model's source view is
-y (the probe then sees ``embed_y``), ``uses_labels = True`` (``loss(x, y, labels)``: the supervised
-ceiling), and ``closed_form = True`` with ``fit_closed_form(x, y, labels)`` instead of SGD.
+The interface itself (``Submission``, ``ViewSpec``, ``TaskSpec`` and the optional parts with their
+defaults) lives in :mod:`mmphase_bench.models.interface`, the bottom layer both the built-in models
+and the harness import; it is re-exported here. A submission is any ``torch.nn.Module`` with
+``family``, ``loss(x, y)`` and ``embed(x)``; subclassing :class:`Submission` is optional.
 
 Submissions are named by a registered short name (``mmphase models list``), an import path
-(``package.module:ClassName``) or a file path (``path/to/model.py:ClassName``).
+(``package.module:ClassName``) or a file path (``path/to/model.py:ClassName``). A class that lacks
+part of the interface is refused when it is loaded (:func:`load_submission`); one that has it but
+misbehaves (a loss that is not a finite scalar with a gradient, features of the wrong shape) is
+refused by :func:`check_submission`, which runs a forward and backward pass on a tiny batch before
+any cell is trained. Both raise :class:`SubmissionError` with one line per problem.
 """
 
 from __future__ import annotations
@@ -37,59 +26,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mmphase_bench.models.encoders import ViewSpec
+from mmphase_bench.errors import InputError, MissingFileError
+from mmphase_bench.models.interface import (
+    FAMILIES, Submission, SubmissionDefaults, TaskSpec, ViewSpec, interface_problems, with_defaults,
+)
 
-FAMILIES = ("CA", "CP", "other")
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """The downstream task of the suite: ``kind`` "classification" (``n_outputs`` classes) or
-    "regression" (``n_outputs`` target columns). Only supervised submissions may use the labels in
-    training. ``latent_dim`` is the width a representation should have when the suite knows it (the
-    spiked model's k); ``None`` means the default (128)."""
-
-    kind: str
-    n_outputs: int
-    latent_dim: int | None = None
-
-    @property
-    def embedding_dim(self) -> int:
-        from mmphase_bench.models.encoders import EMBEDDING_DIM
-
-        return self.latent_dim or EMBEDDING_DIM
+#: Samples in the batch of the pre-training check.
+CHECK_BATCH = 8
 
 
-class Submission(nn.Module):
-    """Base class of every model the harness trains (see the module docstring)."""
+class SubmissionError(InputError):
+    """A submission that does not follow the interface: ``problems`` holds one sentence per problem."""
 
-    family: str = "other"
-    probe_view: str = "x"
-    uses_labels: bool = False
-    closed_form: bool = False
-
-    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
-        super().__init__()
-        self.x_spec, self.y_spec, self.task = x_spec, y_spec, task
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def embed_y(self, y: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} has no encoder of the y view")
-
-    def configure_optimizer(self) -> torch.optim.Optimizer | None:
-        return None
-
-    def fit_closed_form(self, x: torch.Tensor, y: torch.Tensor, labels: torch.Tensor) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    @property
-    def has_embed_y(self) -> bool:
-        return type(self).embed_y is not Submission.embed_y
+    def __init__(self, name: str, problems: list[str], when: str = "is not a valid submission"):
+        self.name, self.problems = name, list(problems)
+        super().__init__("\n".join(f"submission {name!r} {when}: {problem}" for problem in self.problems))
 
 
 @dataclass(frozen=True)
@@ -106,25 +57,113 @@ class LoadedSubmission:
         return self.cls.family
 
     def build(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec) -> Submission:
+        """An instance for the suite's views and task (``task`` is passed when the constructor takes it)."""
         parameters = inspect.signature(self.cls.__init__).parameters
         accepts_task = "task" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-        model = self.cls(x_spec, y_spec, task=task) if accepts_task else self.cls(x_spec, y_spec)
-        validate_submission(model, self.name)
-        return model
+        return self.cls(x_spec, y_spec, task=task) if accepts_task else self.cls(x_spec, y_spec)
 
 
-def validate_submission(model: object, name: str) -> None:
-    """Clear errors for classes that do not follow the interface."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"submission {name!r} must be a torch.nn.Module (subclass mmphase_bench.harness.Submission)")
-    family = getattr(model, "family", None)
-    if family not in FAMILIES:
-        raise ValueError(f"submission {name!r} must set family to one of {FAMILIES}, got {family!r}")
-    for method in ("loss", "embed"):
-        if not callable(getattr(model, method, None)):
-            raise TypeError(f"submission {name!r} must define {method}()")
-    if getattr(model, "probe_view", "x") not in ("x", "y"):
-        raise ValueError(f"submission {name!r}: probe_view must be 'x' or 'y'")
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+def _features_problems(method: str, features: object, batch: int) -> list[str]:
+    if not isinstance(features, torch.Tensor):
+        return [f"{method}() must return a tensor of shape (batch, width), returned {_describe(features)}"]
+    if features.dim() != 2 or features.shape[0] != batch or features.shape[1] < 1:
+        return [f"{method}() must return shape (batch, width) = ({batch}, k), returned shape {tuple(features.shape)}"]
+    if not features.is_floating_point():
+        return [f"{method}() must return floats, returned dtype {features.dtype}"]
+    if not bool(torch.isfinite(features).all()):
+        return [f"{method}() returned NaN or infinite values on a batch of {batch} samples"]
+    return []
+
+
+def check_submission(
+    loaded: "LoadedSubmission", x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec, device: torch.device | str = "cpu",
+) -> None:
+    """Build the submission and run it once on a tiny random batch, before any training.
+
+    Checks: the constructor runs; ``configure_optimizer()`` returns ``None`` or an optimizer; the
+    loss of a batch (``loss(x, y)``, or ``loss(x, y, labels)`` when ``uses_labels``) is a finite
+    floating scalar that has a gradient, and backpropagating it gives at least one parameter a
+    finite gradient; the features the harness reads (``embed(x)``, and ``embed_y(y)`` where the model
+    has it; only ``embed_y(y)`` when ``probe_view`` is "y") are finite floats of shape (batch, width). Closed-form submissions are fitted on the real data only, so for them
+    the loss and embedding checks are left to the run. The global random state is left untouched.
+    Raises :class:`SubmissionError` listing every problem found.
+    """
+    name = loaded.name
+    problems: list[str] = []
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            model = loaded.build(x_spec, y_spec, task).to(device)
+        except Exception as error:  # the user's constructor: report it in one line
+            raise SubmissionError(name, [f"building it raised {type(error).__name__}: {error}"], "fails its check") from error
+        if getattr(model, "family", None) not in FAMILIES:
+            problems.append(f"family must be one of {', '.join(FAMILIES)}, the instance has {getattr(model, 'family', None)!r}")
+        try:
+            optimizer = model.configure_optimizer()
+        except Exception as error:
+            problems.append(f"configure_optimizer() raised {type(error).__name__}: {error}")
+        else:
+            if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+                problems.append(f"configure_optimizer() must return None or a torch.optim.Optimizer, returned {_describe(optimizer)}")
+        if not model.closed_form:
+            generator = torch.Generator().manual_seed(0)
+            x = torch.rand((CHECK_BATCH, *x_spec.shape), generator=generator).to(device)
+            y = torch.rand((CHECK_BATCH, *y_spec.shape), generator=generator).to(device)
+            if task.kind == "classification":
+                labels = torch.arange(CHECK_BATCH, device=device) % task.n_outputs
+            else:
+                labels = torch.rand((CHECK_BATCH, task.n_outputs), generator=generator).to(device)
+            problems += _loss_problems(model, x, y, labels)
+            model.eval()
+            # What the harness calls: the probed view's features, and embed_y for the diagnostics.
+            if model.probe_view == "y":
+                views = [("embed_y", y)]
+            else:
+                views = [("embed", x)] + ([("embed_y", y)] if model.has_embed_y else [])
+            for method, batch in views:
+                try:
+                    with torch.no_grad():
+                        features = getattr(model, method)(batch)
+                except Exception as error:
+                    problems.append(f"{method}() raised {type(error).__name__}: {error}")
+                else:
+                    problems += _features_problems(method, features, CHECK_BATCH)
+    if problems:
+        raise SubmissionError(name, problems, "fails its check")
+
+
+def _loss_problems(model: nn.Module, x, y, labels) -> list[str]:
+    model.train()
+    try:
+        loss = model.loss(x, y, labels) if model.uses_labels else model.loss(x, y)
+    except Exception as error:
+        return [f"loss() raised {type(error).__name__}: {error}"]
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss.dim() > 1:
+        return [f"loss() must return a scalar tensor, returned {_describe(loss)}"]
+    if not loss.is_floating_point():
+        return [f"loss() must return a floating-point scalar, returned dtype {loss.dtype}"]
+    if not bool(torch.isfinite(loss).all()):
+        return [f"loss() returned {float(loss)} on a batch of {x.shape[0]} samples"]
+    if not loss.requires_grad:
+        return ["loss() returned a tensor with no gradient (computed without the model's parameters, or under no_grad)"]
+    try:
+        loss.reshape(()).backward()
+    except Exception as error:
+        return [f"backpropagating loss() raised {type(error).__name__}: {error}"]
+    gradients = [p.grad for p in model.parameters() if p.grad is not None]
+    if not gradients:
+        return ["loss() gives no parameter a gradient"]
+    if not all(bool(torch.isfinite(g).all()) for g in gradients):
+        return ["the gradient of loss() contains NaN or infinite values"]
+    model.zero_grad(set_to_none=True)
+    return []
 
 
 def _hash_file(path: Path) -> str:
@@ -139,15 +178,15 @@ def load_submission(spec: str) -> LoadedSubmission:
         cls = REGISTRY[spec]
         return LoadedSubmission(spec, cls, f"builtin:{spec}", _hash_file(Path(inspect.getfile(cls))))
     if ":" not in spec:
-        raise ValueError(
-            f"--model {spec!r} is neither a built-in model ({', '.join(REGISTRY)}) nor of the form "
+        raise InputError(
+            f"model {spec!r} is neither a built-in model ({', '.join(REGISTRY)}) nor of the form "
             "package.module:ClassName or path/to/model.py:ClassName"
         )
     target, class_name = spec.rsplit(":", 1)
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
-            raise FileNotFoundError(f"--model: submission file not found: {target}")
+            raise MissingFileError(f"model: submission file not found: {target}")
         module_name = f"mmphase_submission_{_hash_file(path)[:12]}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(module_spec)
@@ -155,18 +194,25 @@ def load_submission(spec: str) -> LoadedSubmission:
         try:
             module_spec.loader.exec_module(module)
         except Exception as error:  # the user's file: report what went wrong in one line
-            raise ValueError(f"--model: importing {target} failed: {type(error).__name__}: {error}") from None
+            raise InputError(f"model: importing {target} failed: {type(error).__name__}: {error}") from None
         source, source_file = f"file:{target}:{class_name}", path
     else:
         try:
             module = importlib.import_module(target)
         except Exception as error:  # the user's module: report what went wrong in one line
-            raise ValueError(f"--model: cannot import module {target!r}: {type(error).__name__}: {error}") from None
+            raise InputError(f"model: cannot import module {target!r}: {type(error).__name__}: {error}") from None
         source, source_file = f"module:{target}:{class_name}", Path(inspect.getfile(module))
     cls = getattr(module, class_name, None)
-    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
-        raise ValueError(f"--model: {target} has no torch.nn.Module subclass named {class_name!r}")
-    if getattr(cls, "family", None) not in FAMILIES:
-        raise ValueError(f"--model: {class_name} must set family to one of {FAMILIES}")
+    if cls is None:
+        raise SubmissionError(spec, [f"{target} defines nothing named {class_name!r}"])
+    problems = interface_problems(cls)
+    if problems:
+        raise SubmissionError(spec, problems)
     name = getattr(cls, "name", None) if isinstance(getattr(cls, "name", None), str) else None
-    return LoadedSubmission(name or class_name.lower(), cls, source, _hash_file(source_file))
+    return LoadedSubmission(name or class_name.lower(), with_defaults(cls), source, _hash_file(source_file))
+
+
+__all__ = [
+    "FAMILIES", "LoadedSubmission", "Submission", "SubmissionDefaults", "SubmissionError", "TaskSpec", "ViewSpec",
+    "check_submission", "load_submission",
+]

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from mmphase_bench.errors import InputError
-from mmphase_bench.harness.submission import TaskSpec
-from mmphase_bench.models.encoders import ViewSpec
+from mmphase_bench.models.interface import TaskSpec, ViewSpec
 
 logger = logging.getLogger(__name__)
 SPLIT_NAMES = ("train", "val", "test")

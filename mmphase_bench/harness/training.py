@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mmphase_bench.harness.scales import Scale
-from mmphase_bench.harness.submission import Submission
+from mmphase_bench.models.interface import Submission
 from mmphase_bench.harness.suites import SplitData
 
 logger = logging.getLogger(__name__)

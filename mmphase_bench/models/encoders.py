@@ -14,32 +14,9 @@ import torch
 from torch import nn
 
 from mmphase_bench.errors import InputError
+from mmphase_bench.models.interface import EMBEDDING_DIM, ViewSpec
 
-#: Width of the representation the probe sees.
-EMBEDDING_DIM = 128
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    """What one view looks like: ``shape`` of one sample (no batch), dtype and kind ("image" or "vector")."""
-
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-    kind: str = "image"
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("image", "vector"):
-            raise InputError(f"kind must be 'image' or 'vector', got {self.kind!r}")
-        if self.kind == "image" and len(self.shape) != 3:
-            raise InputError(f"an image view needs shape (channels, height, width), got {self.shape}")
-        if self.kind == "vector" and len(self.shape) != 1:
-            raise InputError(f"a vector view needs shape (features,), got {self.shape}")
-
-    @property
-    def size(self) -> int:
-        return int(math.prod(self.shape))
-
-
+# ViewSpec and EMBEDDING_DIM live in the interface module; imported here for the encoders' callers.
 class ConvEncoder(nn.Module):
     """4 x [Conv(k4, s2, p1) + ReLU] with 32-32-64-64 channels, then FC hidden -> 256 -> ``out_dim``."""
 

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmphase_bench.errors import InputError
-from mmphase_bench.harness.submission import Submission, TaskSpec
-from mmphase_bench.models.encoders import EMBEDDING_DIM, ViewSpec, build_decoder, build_encoder, projector
+from mmphase_bench.models.encoders import build_decoder, build_encoder, projector
+from mmphase_bench.models.interface import EMBEDDING_DIM, Submission, TaskSpec, ViewSpec
 from mmphase_bench.models.losses import InfoNCELoss, VICRegLoss
 
 

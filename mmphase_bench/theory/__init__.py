@@ -1,20 +1,20 @@
 """The linear theory: the spiked model, closed-form CA (CCA) and CP (RRR), separation ratios,
 the phase diagram and the data-driven phase estimate.
 
-The names are imported lazily (PEP 562): ``import mmphase_bench.theory`` imports neither torch nor h5py,
-and scikit-learn only when an estimator is used.
+The names are imported lazily (PEP 562), except the phase diagram's: ``import mmphase_bench.theory``
+imports numpy but neither torch nor h5py, and scikit-learn only when an estimator is used.
 """
+
+# Imported now, not lazily: the function has its module's name, and once the submodule is imported the
+# package attribute would be the module (numpy is all it costs).
+from mmphase_bench.theory.phase_diagram import (
+    DiagramPoint, PhaseDiagram, RatioPoint, phase_diagram, plot_phase_diagram, plot_separation_ratios,
+)
 
 #: public name -> the module that defines it
 _EXPORTS = {
     "CCA": "mmphase_bench.theory.cca",
     "JointCAPCP": "mmphase_bench.theory.joint",
-    "DiagramPoint": "mmphase_bench.theory.phase_diagram",
-    "PhaseDiagram": "mmphase_bench.theory.phase_diagram",
-    "RatioPoint": "mmphase_bench.theory.phase_diagram",
-    "phase_diagram": "mmphase_bench.theory.phase_diagram",
-    "plot_phase_diagram": "mmphase_bench.theory.phase_diagram",
-    "plot_separation_ratios": "mmphase_bench.theory.phase_diagram",
     "ComponentRow": "mmphase_bench.theory.phase_estimation",
     "EstimatorResult": "mmphase_bench.theory.phase_estimation",
     "PhaseEstimate": "mmphase_bench.theory.phase_estimation",

@@ -62,7 +62,7 @@ def cross_validated_r2_columns(features: np.ndarray, targets: np.ndarray, folds:
         total += holdout_ridge_r2(features[~test], targets[~test], features[test], targets[test], alpha)
         used += 1
     if used == 0:
-        raise InputError(f"folds: none of the {n_folds} folds leaves a test set and 2 training rows")
+        raise InputError(f"folds: no usable cross-validation fold (none of the {n_folds} leaves a test set and 2 training rows)")
     return total / used
 
 

@@ -106,8 +106,8 @@ def test_suites_list(capsys):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "unimodal", "--suite", "spiked", "--cells", "both,nope"], "cell: suite 'spiked' has no cell 'nope'"),
-    (["--model", "unimodal,nope", "--suite", "spiked"], "--model 'nope' is neither a built-in model"),
-    (["--model", "missing/model.py:Model", "--suite", "spiked"], "--model: submission file not found: missing/model.py"),
+    (["--model", "unimodal,nope", "--suite", "spiked"], "model 'nope' is neither a built-in model"),
+    (["--model", "missing/model.py:Model", "--suite", "spiked"], "submission file not found: missing/model.py"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)

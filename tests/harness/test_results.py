@@ -327,6 +327,10 @@ def test_record_refuses_invalid_results():
         ResultRecord.from_dict(result)
     with pytest.raises(InputTypeError, match="must be a JSON object, got list"):
         ResultRecord.from_dict([])
+    result = valid_result()
+    result["metrics"]["r2"] = np.float64("nan")
+    with pytest.raises(InputError, match="NaN or infinite number at metrics/r2"):
+        ResultRecord.from_dict(result)
 
 
 # ------------------------------------------------------------------ upgrading older schema versions

@@ -8,13 +8,14 @@ import textwrap
 import pytest
 import torch
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.harness import runner
 from mmphase_bench.harness.results import _plain, protocol_hash, read_result, result_path, validate_result
 from mmphase_bench.harness.runner import (
     RunConfig, cell_placement, headline_metric, resolve_device, run_benchmark, summary_table,
 )
 from mmphase_bench.harness.scales import SCALES
-from mmphase_bench.harness.submission import load_submission
+from mmphase_bench.harness.submission import SubmissionError, load_submission
 from mmphase_bench.harness.suites import get_suite
 from mmphase_bench.models.registry import REGISTRY
 from mmphase_bench.theory.presets import spiked_preset
@@ -251,7 +252,7 @@ def test_failures_are_isolated(tmp_path, fragile_file, count_run_one):
     assert len(again) == 9
 
 
-def test_a_failing_constructor_is_isolated(tmp_path):
+def test_a_broken_class_stops_the_run_before_any_training(tmp_path, count_run_one):
     path = tmp_path / "bad_init.py"
     path.write_text(textwrap.dedent("""
         from mmphase_bench.harness import Submission
@@ -262,10 +263,68 @@ def test_a_failing_constructor_is_isolated(tmp_path):
             def __init__(self, x_spec, y_spec, task=None):
                 raise ValueError("no encoder for this view")
     """))
-    results = run_benchmark(config(tmp_path, [f"{path}:BadInit", "unimodal"], cells=["both"]))
-    assert [r["status"] for r in results] == ["failed", "ok"]
-    assert results[0]["error"] == "ValueError: no encoder for this view"
-    assert results[0]["submission"]["parameters"] is None
+    with pytest.raises(SubmissionError, match="'badinit' fails its check: building it raised ValueError: no encoder for this view"):
+        run_benchmark(config(tmp_path, ["unimodal", f"{path}:BadInit"], cells=["both"]))
+    assert count_run_one == [] and not list(tmp_path.rglob("*.json"))  # nothing trained, nothing written
+
+
+PLAIN_MODULE = """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    class PlainPredictor(nn.Module):
+        family = "CP"
+
+        def __init__(self, x_spec, y_spec, task=None):
+            super().__init__()
+            self.encoder = nn.Linear(x_spec.size, task.embedding_dim)
+            self.decoder = nn.Linear(task.embedding_dim, y_spec.size)
+
+        def loss(self, x, y):
+            return F.mse_loss(self.decoder(self.encoder(x.flatten(1))), y.flatten(1))
+
+        def embed(self, x):
+            return self.encoder(x.flatten(1))
+"""
+
+
+def test_a_plain_module_runs_on_every_cell(tmp_path):
+    path = tmp_path / "plain_predictor.py"
+    path.write_text(textwrap.dedent(PLAIN_MODULE))
+    results = run_benchmark(config(tmp_path, [f"{path}:PlainPredictor"]))
+    assert len(results) == 4 and all(r["status"] == "ok" for r in results), [r["error"] for r in results]
+    assert {r["submission"]["family"] for r in results} == {"CP"}
+
+
+def test_concurrent_runs_on_one_folder_share_the_cells(tmp_path):
+    """Two processes on the same out folder: each result is trained once, both end with all of them."""
+    script = textwrap.dedent(f"""
+        import json, sys
+        from pathlib import Path
+        from mmphase_bench.errors import InputError
+from mmphase_bench.harness import runner
+        trained = []
+        original = runner.run_one
+        def counting(loaded, suite, cell, *args, **kwargs):
+            trained.append(cell.name)
+            return original(loaded, suite, cell, *args, **kwargs)
+        runner.run_one = counting
+        config = runner.RunConfig(models=("linear-rrr", "unimodal"), suite="spiked", scale="smoke", seeds=(0, 1),
+                                  out=Path({str(tmp_path)!r}), device="cpu")
+        results = runner.run_benchmark(config)
+        print(json.dumps({{"trained": trained, "results": len(results)}}))
+    """)
+    import subprocess
+    import sys
+
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [json.loads(process.communicate(timeout=600)[0].strip().splitlines()[-1]) for process in processes]
+    assert all(process.returncode == 0 for process in processes)
+    assert [output["results"] for output in outputs] == [16, 16]  # 4 cells x 2 seeds x 2 models each
+    assert sum(len(output["trained"]) for output in outputs) == 16  # every result trained exactly once
+    assert len(list(tmp_path.glob("spiked/*/*.json"))) == 16
 
 
 # ------------------------------------------------------------------ (d) determinism
@@ -442,10 +501,10 @@ def test_bad_configurations_raise_value_errors(tmp_path):
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="--device"):
+    with pytest.raises(InputError, match="^device must be auto, cpu or cuda"):
         resolve_device("toaster")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no CUDA device"):
+        with pytest.raises(InputError, match="no CUDA device"):
             resolve_device("cuda")
 
 

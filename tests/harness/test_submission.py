@@ -1,4 +1,5 @@
-"""The submission interface: ``load_submission``, ``validate_submission`` and ``LoadedSubmission.build``."""
+"""The submission interface: ``load_submission`` (refusals at load time), ``check_submission`` (the
+pre-training check), plain ``nn.Module`` submissions and ``LoadedSubmission.build``."""
 
 import hashlib
 import inspect
@@ -9,11 +10,12 @@ import pytest
 import torch
 from torch import nn
 
+from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.harness.submission import (
-    FAMILIES, LoadedSubmission, Submission, TaskSpec, load_submission, validate_submission,
+    FAMILIES, LoadedSubmission, Submission, SubmissionError, TaskSpec, check_submission, load_submission,
 )
 from mmphase_bench.models import reference
-from mmphase_bench.models.encoders import EMBEDDING_DIM, ViewSpec
+from mmphase_bench.models.interface import EMBEDDING_DIM, ViewSpec, with_defaults
 from mmphase_bench.models.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -174,21 +176,21 @@ def test_load_import_path_of_a_module_on_sys_path(tmp_path, monkeypatch):
 
 
 def test_unknown_name_without_colon():
-    with pytest.raises(ValueError, match="--model") as error:
+    with pytest.raises(InputError, match="model 'no-such-model'") as error:
         load_submission("no-such-model")
     assert "no-such-model" in str(error.value)
     assert "vicreg" in str(error.value)  # the message lists the built-ins
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="--model") as error:
+    with pytest.raises(MissingFileError, match="submission file not found") as error:
         load_submission(f"{tmp_path / 'absent.py'}:Model")
     assert "absent.py" in str(error.value)
 
 
 def test_file_whose_import_raises(tmp_path):
     path = write(tmp_path, "broken_model.py", "import torch\nraise RuntimeError('kaboom at import')\n")
-    with pytest.raises(ValueError, match="--model") as error:
+    with pytest.raises(InputError, match="importing") as error:
         load_submission(f"{path}:Model")
     assert "RuntimeError" in str(error.value) and "kaboom at import" in str(error.value)
     assert "\n" not in str(error.value)
@@ -196,91 +198,233 @@ def test_file_whose_import_raises(tmp_path):
 
 def test_file_with_a_syntax_error(tmp_path):
     path = write(tmp_path, "syntax_model.py", "class Model(:\n    pass\n")
-    with pytest.raises(ValueError, match="--model.*SyntaxError"):
+    with pytest.raises(InputError, match="importing.*SyntaxError"):
         load_submission(f"{path}:Model")
 
 
 def test_missing_class(tmp_path):
     path = write(tmp_path, "tiny_model.py", GOOD_FILE)
-    with pytest.raises(ValueError, match="--model.*'Absent'"):
+    with pytest.raises(SubmissionError, match="defines nothing named 'Absent'"):
         load_submission(f"{path}:Absent")
 
 
 @pytest.mark.parametrize("attribute", ["NotAModule", "VALUE"])
 def test_class_that_is_not_a_module(tmp_path, attribute):
     path = write(tmp_path, "tiny_model.py", GOOD_FILE)
-    with pytest.raises(ValueError, match=f"--model.*nn.Module.*'{attribute}'"):
+    with pytest.raises(SubmissionError, match=f"{attribute}' is not a valid submission: it is not a torch.nn.Module subclass"):
         load_submission(f"{path}:{attribute}")
 
 
 def test_class_with_a_bad_family(tmp_path):
     path = write(tmp_path, "tiny_model.py", GOOD_FILE)
-    with pytest.raises(ValueError, match="--model: BadFamily must set family"):
+    with pytest.raises(SubmissionError, match="BadFamily.*family must be one of CA, CP, other.*'contrastive'"):
         load_submission(f"{path}:BadFamily")
 
 
 def test_unimportable_module():
-    with pytest.raises(ValueError, match="--model: cannot import module 'no_such_package_xyz.models'"):
+    with pytest.raises(InputError, match="cannot import module 'no_such_package_xyz.models'"):
         load_submission("no_such_package_xyz.models:Model")
 
 
 def test_missing_class_in_an_import_path():
-    with pytest.raises(ValueError, match="--model.*'NoSuchClass'"):
+    with pytest.raises(SubmissionError, match="defines nothing named 'NoSuchClass'"):
         load_submission("mmphase_bench.models.reference:NoSuchClass")
 
 
 def test_import_path_whose_import_raises(tmp_path, monkeypatch):
     write(tmp_path, "raising_submission_module.py", "raise RuntimeError('kaboom at import')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ValueError, match="--model"):
+    with pytest.raises(InputError, match="cannot import module.*kaboom"):
         load_submission("raising_submission_module:Model")
 
 
-# ------------------------------------------------------------------ validate_submission
+# ------------------------------------------------------------------ refusals at load time
 
 
-class _Good(Submission):
-    family = "CP"
-
-    def loss(self, x, y):
-        return x.sum()
-
-    def embed(self, x):
-        return x
+BROKEN_FILE = """
+    import torch
+    from torch import nn
 
 
-def test_validate_accepts_a_good_submission():
-    validate_submission(_Good(VECTOR, VECTOR), "good")
-
-
-def test_validate_rejects_a_non_module():
-    with pytest.raises(TypeError, match="'thing' must be a torch.nn.Module"):
-        validate_submission(object(), "thing")
-
-
-def test_validate_rejects_a_bad_family():
-    model = _Good(VECTOR, VECTOR)
-    model.family = "XX"
-    with pytest.raises(ValueError, match="family.*'XX'"):
-        validate_submission(model, "bad")
-
-
-def test_validate_rejects_missing_methods():
     class NoLoss(nn.Module):
         family = "CA"
 
         def embed(self, x):
             return x
 
-    with pytest.raises(TypeError, match=r"must define loss\(\)"):
-        validate_submission(NoLoss(), "no-loss")
+
+    class NoFamily(nn.Module):
+        def loss(self, x, y):
+            return x.sum()
+
+        def embed(self, x):
+            return x
 
 
-def test_validate_rejects_a_bad_probe_view():
-    model = _Good(VECTOR, VECTOR)
-    model.probe_view = "z"
-    with pytest.raises(ValueError, match="probe_view"):
-        validate_submission(model, "bad-view")
+    class BadProbeView(nn.Module):
+        family = "CP"
+        probe_view = "z"
+
+        def loss(self, x, y):
+            return x.sum()
+
+        def embed(self, x):
+            return x
+
+
+    class ClosedFormWithoutFit(nn.Module):
+        family = "CA"
+        closed_form = True
+
+        def loss(self, x, y):
+            return x.sum()
+
+        def embed(self, x):
+            return x
+"""
+
+
+@pytest.mark.parametrize("name, fragment", [
+    ("NoLoss", r"defines no loss\(\) method"),
+    ("NoFamily", "family must be one of CA, CP, other .a class attribute., got None"),
+    ("BadProbeView", "probe_view must be 'x' or 'y', got 'z'"),
+    ("ClosedFormWithoutFit", r"closed_form is True but it defines no fit_closed_form\(\)"),
+])
+def test_load_refuses_what_lacks_the_interface_in_one_line(tmp_path, name, fragment):
+    path = write(tmp_path, "broken_interface.py", BROKEN_FILE)
+    with pytest.raises(SubmissionError, match=fragment) as error:
+        load_submission(f"{path}:{name}")
+    assert "\n" not in str(error.value) and name in str(error.value)
+
+
+# ------------------------------------------------------------------ plain nn.Module submissions
+
+
+PLAIN_FILE = """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+
+    class PlainCA(nn.Module):
+        '''A two-tower linear aligner that does not subclass Submission.'''
+
+        family = "CA"
+
+        def __init__(self, x_spec, y_spec, task=None):
+            super().__init__()
+            width = task.embedding_dim if task is not None else 8
+            self.fx = nn.Linear(x_spec.size, width)
+            self.fy = nn.Linear(y_spec.size, width)
+
+        def loss(self, x, y):
+            zx, zy = self.fx(x.flatten(1)), self.fy(y.flatten(1))
+            return F.mse_loss(zx, zy) + (zx.std(0) - 1).pow(2).mean() + (zy.std(0) - 1).pow(2).mean()
+
+        def embed(self, x):
+            return self.fx(x.flatten(1))
+"""
+
+
+def test_a_plain_module_gets_the_optional_parts_with_their_defaults(tmp_path):
+    path = write(tmp_path, "plain_model.py", PLAIN_FILE)
+    loaded = load_submission(f"{path}:PlainCA")
+    assert loaded.name == "plainca" and loaded.family == "CA" and loaded.cls.__name__ == "PlainCA"
+    model = loaded.build(VECTOR, VECTOR, TASK)
+    assert isinstance(model, nn.Module) and not isinstance(model, Submission)
+    assert model.probe_view == "x" and model.uses_labels is False and model.closed_form is False
+    assert model.configure_optimizer() is None and model.has_embed_y is False
+    assert model.embed(torch.zeros(4, 20)).shape == (4, 3)
+    check_submission(loaded, VECTOR, VECTOR, TASK)  # passes: no exception
+
+
+def test_with_defaults_keeps_the_modules_own_parts():
+    class OwnOptimizer(nn.Module):
+        family = "CP"
+        probe_view = "y"
+
+        def __init__(self, x_spec, y_spec):
+            super().__init__()
+            self.layer = nn.Linear(2, 2)
+
+        def configure_optimizer(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def embed_y(self, y):
+            return self.layer(y)
+
+    adapted = with_defaults(OwnOptimizer)
+    model = adapted(VECTOR, VECTOR)
+    assert model.probe_view == "y" and model.has_embed_y and isinstance(model.configure_optimizer(), torch.optim.SGD)
+    assert with_defaults(reference.VICReg) is reference.VICReg  # a Submission already has them
+
+
+# ------------------------------------------------------------------ the pre-training check
+
+
+class _Good(Submission):
+    family = "CP"
+
+    def __init__(self, x_spec, y_spec, task=None):
+        super().__init__(x_spec, y_spec, task)
+        self.layer = nn.Linear(x_spec.size, 3)
+
+    def loss(self, x, y):
+        return self.layer(x.flatten(1)).pow(2).mean()
+
+    def embed(self, x):
+        return self.layer(x.flatten(1))
+
+
+def _variant(**methods):
+    return type("Broken", (_Good,), methods)
+
+
+@pytest.mark.parametrize("methods, fragment", [
+    ({"loss": lambda self, x, y: float(self.layer(x).detach().sum())}, r"loss\(\) must return a scalar tensor, returned float"),
+    ({"loss": lambda self, x, y: self.layer(x)}, r"loss\(\) must return a scalar tensor, returned a torch.float32 tensor of shape \(8, 3\)"),
+    ({"loss": lambda self, x, y: self.layer(x).sum() * float("nan")}, r"loss\(\) returned nan"),
+    ({"loss": lambda self, x, y: x.sum()}, r"loss\(\) returned a tensor with no gradient"),
+    ({"loss": lambda self, x, y: (x * 0).sum().long()}, r"floating-point scalar, returned dtype torch.int64"),
+    ({"loss": lambda self, x, y: 1 / 0}, r"loss\(\) raised ZeroDivisionError"),
+    ({"embed": lambda self, x: self.layer(x)[:, 0]}, r"embed\(\) must return shape \(batch, width\) = \(8, k\), returned shape \(8,\)"),
+    ({"embed": lambda self, x: self.layer(x).argmax(1, keepdim=True)}, r"embed\(\) must return floats, returned dtype torch.int64"),
+    ({"embed": lambda self, x: [1, 2]}, r"embed\(\) must return a tensor of shape \(batch, width\), returned list"),
+    ({"embed": lambda self, x: self.layer(x) / 0}, r"embed\(\) returned NaN or infinite values"),
+    ({"configure_optimizer": lambda self: "adam"}, r"configure_optimizer\(\) must return None or a torch.optim.Optimizer"),
+])
+def test_check_names_the_method_and_what_it_returned(methods, fragment):
+    with pytest.raises(SubmissionError, match=fragment) as error:
+        check_submission(_loaded(_variant(**methods)), VECTOR, VECTOR, TASK)
+    assert len(error.value.problems) == 1 and str(error.value).count("\n") == 0
+
+
+def test_check_lists_every_problem_one_line_each():
+    broken = _variant(loss=lambda self, x, y: x.sum(), embed=lambda self, x: x[:, 0])
+    with pytest.raises(SubmissionError) as error:
+        check_submission(_loaded(broken), VECTOR, VECTOR, TASK)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 2 and all(line.startswith("submission 'broken' fails its check: ") for line in lines)
+
+
+def test_check_reports_a_constructor_that_raises():
+    def explode(self, x_spec, y_spec, task=None):
+        raise RuntimeError("no GPU here")
+
+    with pytest.raises(SubmissionError, match="building it raised RuntimeError: no GPU here"):
+        check_submission(_loaded(_variant(__init__=explode)), VECTOR, VECTOR, TASK)
+
+
+def test_check_leaves_the_global_random_state_alone():
+    before = torch.random.get_rng_state()
+    check_submission(_loaded(_Good), VECTOR, VECTOR, TASK)
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_builtin_passes_the_check(name):
+    spec = IMAGE if name not in ("linear-cca", "linear-rrr") else VECTOR
+    check_submission(load_submission(name), spec, spec, TaskSpec("classification", 3))
 
 
 def test_has_embed_y():
@@ -334,11 +478,11 @@ def test_build_omits_the_task_when_the_constructor_does_not_take_it():
     assert model.task is None
 
 
-def test_build_validates_the_instance():
+def test_check_refuses_an_instance_that_changes_its_family():
     class ChangesFamily(_Good):
         def __init__(self, x_spec, y_spec, task=None):
             super().__init__(x_spec, y_spec, task)
             self.family = "nonsense"
 
-    with pytest.raises(ValueError, match="family"):
-        _loaded(ChangesFamily).build(VECTOR, VECTOR, TASK)
+    with pytest.raises(SubmissionError, match="family"):
+        check_submission(_loaded(ChangesFamily), VECTOR, VECTOR, TASK)

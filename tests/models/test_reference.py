@@ -7,7 +7,8 @@ import torch
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
-from mmphase_bench.harness.submission import Submission, TaskSpec, validate_submission
+from mmphase_bench.harness.submission import Submission, TaskSpec, check_submission, load_submission
+from mmphase_bench.models.interface import interface_problems
 from mmphase_bench.harness.suites import get_suite
 from mmphase_bench.models.registry import REGISTRY
 from mmphase_bench.models import reference
@@ -47,8 +48,9 @@ def test_every_model_builds_and_its_loss_works(name, suite_name):
     suite = SUITES[suite_name]
     torch.manual_seed(0)
     cls = REGISTRY[name]
+    assert interface_problems(cls) == []
+    check_submission(load_submission(name), suite.x_spec, suite.y_spec, suite.task)
     model = cls(suite.x_spec, suite.y_spec, task=suite.task)
-    validate_submission(model, name)
     assert model.family == FAMILIES[name]
     width = suite.task.embedding_dim
     x, y, labels = _batch(suite, 200 if name in CLOSED_FORM else 8)

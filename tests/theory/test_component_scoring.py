@@ -6,6 +6,7 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import PredefinedSplit, cross_val_score
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.theory.component_scoring import (
     classify_components, cross_validated_r2, holdout_ridge_r2, two_segment_errors,
 )
@@ -70,7 +71,7 @@ def test_cross_validated_r2_skips_empty_folds():
     np.testing.assert_array_equal(
         cross_validated_r2(features, targets, folds, 7, 1.0), cross_validated_r2(features, targets, folds, 5, 1.0)
     )
-    with pytest.raises(ValueError, match="no usable cross-validation fold"):
+    with pytest.raises(InputError, match="folds: no usable cross-validation fold"):
         cross_validated_r2(features, targets, np.zeros(features.shape[0], dtype=int), 1, 1.0)
 
 
