@@ -13,7 +13,8 @@ nuisance is set by the jitter: ``nu_max = 1 - jitter`` (paper-facts section 4).
 
 Randomness comes in blocks of ``BLOCK`` consecutive samples, each from its own generator seeded by
 (seed, split, block), so sample i is the same whatever the batch size or order it is generated in,
-and the splits draw from disjoint streams. Bytes are reproducible on the same device type.
+and the splits draw from disjoint streams. Bytes are reproducible on the same device type, whatever
+the torch thread count (the arithmetic is position-independent: :mod:`mmphase_bench.data.exact_ops`).
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ results, cached placements and the summary table."""
 
 import json
 import re
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -303,8 +305,7 @@ def test_concurrent_runs_on_one_folder_share_the_cells(tmp_path):
     script = textwrap.dedent(f"""
         import json, sys
         from pathlib import Path
-        from mmphase_bench.errors import InputError
-from mmphase_bench.harness import runner
+        from mmphase_bench.harness import runner
         trained = []
         original = runner.run_one
         def counting(loaded, suite, cell, *args, **kwargs):
@@ -316,9 +317,6 @@ from mmphase_bench.harness import runner
         results = runner.run_benchmark(config)
         print(json.dumps({{"trained": trained, "results": len(results)}}))
     """)
-    import subprocess
-    import sys
-
     processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [json.loads(process.communicate(timeout=600)[0].strip().splitlines()[-1]) for process in processes]
     assert all(process.returncode == 0 for process in processes)
