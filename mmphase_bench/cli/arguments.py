@@ -16,11 +16,17 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from mmphase_bench.errors import InputError
+
 #: Names also defined by the library; tests/cli check that the two agree (importing them here would
 #: import torch for ``--help``).
 SUITE_NAMES = ("spiked", "stereo-dsprites", "stereo-shapes3d")
 PRESET_NAMES = ("both", "ca_only", "cp_only", "neither")
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+class CommandError(InputError):
+    """Bad input found by the command line itself; reported as one line with exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):

@@ -37,7 +37,7 @@ def register(commands) -> None:
     render.add_argument("--noise-x", type=number(), default=0.1, help="pixel noise std of view x (>= 0; default 0.1)")
     render.add_argument("--noise-y", type=number(), default=0.5, help="pixel noise std of view y (>= 0; default 0.5)")
     render.add_argument("--baseline", type=number(), default=0.4, help="camera separation: the views are shifted by -/+ baseline/2 (default 0.4)")
-    render.add_argument("--rotation-jitter", type=number(), default=None, help="default: jitter (dSprites), 0.02 (Shapes3D)")
+    render.add_argument("--rotation-jitter", type=number(), default=None, help="std of each view's rotation (default: jitter for dSprites, 0.02 for Shapes3D)")
     render.add_argument("--protocol", choices=("paper", "stereo"), default=None, help="stereo-shapes3d only (default paper)")
     render.add_argument("--extra-nuisance", action="store_true", help="also vary further factors (beyond the paper)")
     render.add_argument("--seed", type=integer(0), default=0, help="seed of the data set: with the options it fixes every pair (default 0)")
@@ -64,7 +64,7 @@ def _dataset_class(name: str):
 
 def _protocol_options(args: argparse.Namespace) -> dict:
     """``--protocol`` and ``--rotation-jitter`` defaults differ between the data sets."""
-    from mmphase_bench.cli.main import CommandError
+    from mmphase_bench.cli.arguments import CommandError
 
     options = {}
     if args.dataset == "stereo-shapes3d":

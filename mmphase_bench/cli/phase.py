@@ -98,7 +98,7 @@ def run_diagram(args: argparse.Namespace) -> int:
 def run_estimate(args: argparse.Namespace) -> int:
     from mmphase_bench.io.arrays import load_array
     from mmphase_bench.io.atomic import write_text_atomic
-    from mmphase_bench.cli.main import CommandError
+    from mmphase_bench.cli.arguments import CommandError
     from mmphase_bench.theory.phase_estimation import estimate_phase
     from mmphase_bench.validation import check_matrix, check_same_rows
 

@@ -27,7 +27,8 @@ def test_input_errors_are_one_line_and_exit_2(monkeypatch, capsys, error):
     monkeypatch.setattr(run, "run_suites_list", handler)
     assert main(["suites", "list"]) == EXIT_BAD_INPUT == 2
     captured = capsys.readouterr()
-    assert captured.err == f"mmphase: error: {str(error).splitlines()[0]}\n" and captured.out == ""
+    # One line per line of the message (a submission check reports one per problem), each prefixed.
+    assert captured.err == "".join(f"mmphase: error: {line}\n" for line in str(error).splitlines()) and captured.out == ""
 
 
 def test_command_error_is_an_input_error():
@@ -153,6 +154,10 @@ def test_the_lazy_exports_still_work():
         assert set(package.__all__) <= set(dir(package))
     with pytest.raises(AttributeError):
         mmphase_bench.no_such_name
+    import mmphase_bench.theory.phase_diagram  # the submodule of the same name does not shadow the function
+    from mmphase_bench.theory import phase_diagram
+
+    assert callable(phase_diagram) and mmphase_bench.phase_diagram is phase_diagram
 
 
 # ----------------------------------------------------------------------------- argument types

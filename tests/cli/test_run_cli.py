@@ -45,10 +45,8 @@ def test_run_resumes(tmp_path, capsys):
 
 
 def test_run_with_the_example_submission(tmp_path, capsys, monkeypatch):
-    from pathlib import Path
-
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])
-    code = main(["run", "--model", "examples/linear_autoencoder.py:LinearPredictor", "--suite", "spiked", "--cells", "both",
+    monkeypatch.chdir(tmp_path)  # the example ships with the package: it runs from any folder
+    code = main(["run", "--model", "mmphase_bench.examples.linear_autoencoder:LinearPredictor", "--suite", "spiked", "--cells", "both",
                  "--scale", "smoke", "--seeds", "0", "--out", str(tmp_path), "--device", "cpu"])
     assert code == 0
     assert "linear-predictor" in capsys.readouterr().out
@@ -169,9 +167,11 @@ def test_a_failing_submission_exits_1_and_prints_failed_lines(tmp_path, capsys):
             def __init__(self, x_spec, y_spec, task=None):
                 super().__init__(x_spec, y_spec, task)
                 self.layer = nn.Linear(x_spec.size, 2)
+                self.calls = 0
 
-            def loss(self, x, y):
-                return self.layer(x).sum() * float("nan")
+            def loss(self, x, y):  # fine once (the pre-training check), then diverges: a per-cell failure
+                self.calls += 1
+                return self.layer(x).sum() * (float("nan") if self.calls > 1 else 1.0)
 
             def embed(self, x):
                 return self.layer(x)
@@ -183,11 +183,43 @@ def test_a_failing_submission_exits_1_and_prints_failed_lines(tmp_path, capsys):
     assert code == 1
     failed = [line for line in printed.splitlines() if line.startswith("FAILED")]
     assert failed == [
-        "FAILED explodes / both / seed 0: TrainingDiverged: loss became nan at epoch 0, step 0",
-        "FAILED explodes / cp_only / seed 0: TrainingDiverged: loss became nan at epoch 0, step 0",
+        "FAILED explodes / both / seed 0: TrainingDiverged: loss became nan at epoch 0, step 1",
+        "FAILED explodes / cp_only / seed 0: TrainingDiverged: loss became nan at epoch 0, step 1",
     ]
     assert f"4 results in {out}/spiked/ (2 failed)" in printed
     assert "failed (1)" in printed
     statuses = {p.parent.name + "/" + p.stem: json.loads(p.read_text())["status"] for p in out.rglob("*.json")}
     assert statuses == {"unimodal/both__seed0": "ok", "unimodal/cp_only__seed0": "ok",
                         "explodes/both__seed0": "failed", "explodes/cp_only__seed0": "failed"}
+
+
+def test_a_broken_submission_stops_before_training_with_one_line_per_problem(tmp_path, capsys):
+    path = tmp_path / "broken.py"
+    path.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        class Broken(nn.Module):  # a plain module: no Submission base class
+            family = "CA"
+
+            def __init__(self, x_spec, y_spec, task=None):
+                super().__init__()
+                self.layer = nn.Linear(x_spec.size, 2)
+
+            def loss(self, x, y):
+                return self.layer(x).sum() * float("nan")
+
+            def embed(self, x):
+                return self.layer(x)[:, 0]
+    """))
+    out = tmp_path / "runs"
+    code = main(["run", "--model", f"unimodal,{path}:Broken", "--suite", "spiked", "--scale", "smoke", "--seeds", "0",
+                 "--out", str(out), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.splitlines() == [
+        "mmphase: error: submission 'broken' fails its check: loss() returned nan on a batch of 8 samples",
+        "mmphase: error: submission 'broken' fails its check: embed() must return shape (batch, width) = (8, k), "
+        "returned shape (8,)",
+    ]
+    assert not list(out.rglob("*.json"))  # nothing trained, not even the good model

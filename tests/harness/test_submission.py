@@ -19,7 +19,7 @@ from mmphase_bench.models.interface import EMBEDDING_DIM, ViewSpec, with_default
 from mmphase_bench.models.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "linear_autoencoder.py"
+EXAMPLE = ROOT / "mmphase_bench" / "examples" / "linear_autoencoder.py"
 VECTOR = ViewSpec((20,), kind="vector")
 IMAGE = ViewSpec((1, 64, 64), kind="image")
 TASK = TaskSpec("regression", 3, latent_dim=3)
@@ -106,8 +106,17 @@ def test_load_example_file():
 
 def test_load_example_file_by_relative_path(monkeypatch):
     monkeypatch.chdir(ROOT)
-    loaded = load_submission("examples/linear_autoencoder.py:LinearPredictor")
-    assert loaded.source == "file:examples/linear_autoencoder.py:LinearPredictor"
+    loaded = load_submission("mmphase_bench/examples/linear_autoencoder.py:LinearPredictor")
+    assert loaded.source == "file:mmphase_bench/examples/linear_autoencoder.py:LinearPredictor"
+    assert loaded.source_hash == sha256(EXAMPLE)
+
+
+def test_load_example_by_module_name_from_any_folder(tmp_path, monkeypatch):
+    """The example ships with the package: the README's ``--model`` works outside the repository."""
+    monkeypatch.chdir(tmp_path)
+    loaded = load_submission("mmphase_bench.examples.linear_autoencoder:LinearPredictor")
+    assert loaded.source == "module:mmphase_bench.examples.linear_autoencoder:LinearPredictor"
+    assert (loaded.name, loaded.family) == ("linear-predictor", "CP")
     assert loaded.source_hash == sha256(EXAMPLE)
 
 
