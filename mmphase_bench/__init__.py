@@ -4,6 +4,8 @@ The public names below are imported lazily (PEP 562), on first use: ``import mmp
 ``mmphase`` command's ``--help`` do not pay for importing torch, h5py or scikit-learn.
 """
 
+from mmphase_bench._lazy import lazy_exports
+
 from mmphase_bench._version import __version__
 
 #: public name -> the module that defines it
@@ -26,15 +28,4 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

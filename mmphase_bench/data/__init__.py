@@ -3,6 +3,8 @@
 The names are imported lazily (PEP 562): ``import mmphase_bench.data`` does not import torch or h5py.
 """
 
+from mmphase_bench._lazy import lazy_exports
+
 _DSPRITES = "mmphase_bench.data.dsprites"
 _SHAPES3D = "mmphase_bench.data.shapes3d"
 #: public name -> the module that defines it
@@ -21,15 +23,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -3,6 +3,8 @@
 The names are imported lazily (PEP 562): ``import mmphase_bench.harness`` does not import torch.
 """
 
+from mmphase_bench._lazy import lazy_exports
+
 _SUBMISSION = "mmphase_bench.harness.submission"
 _INTERFACE = "mmphase_bench.models.interface"
 #: public name -> the module that defines it
@@ -18,15 +20,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

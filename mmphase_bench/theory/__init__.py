@@ -5,6 +5,8 @@ The names are imported lazily (PEP 562), except the phase diagram's: ``import mm
 imports numpy but neither torch nor h5py, and scikit-learn only when an estimator is used.
 """
 
+from mmphase_bench._lazy import lazy_exports
+
 # Imported now, not lazily: the function has its module's name, and once the submodule is imported the
 # package attribute would be the module (numpy is all it costs).
 from mmphase_bench.theory.phase_diagram import (
@@ -39,15 +41,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        import importlib
-
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
