@@ -15,7 +15,7 @@ from mmphase_bench.leaderboard.reproduce import compare_results, model_spec, pla
 from mmphase_bench.leaderboard.store import relative_path
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = "examples/linear_autoencoder.py:LinearPredictor"
+EXAMPLE = "mmphase_bench/examples/linear_autoencoder.py:LinearPredictor"  # a file submission, by relative path
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def stored(board: Path) -> list[dict]:
 def test_model_spec_from_recorded_sources():
     assert model_spec("builtin:vicreg") == "vicreg"
     assert model_spec("module:my_pkg.models:Aligner") == "my_pkg.models:Aligner"
-    assert model_spec("file:examples/linear_autoencoder.py:LinearPredictor") == EXAMPLE
+    assert model_spec("file:mmphase_bench/examples/linear_autoencoder.py:LinearPredictor") == EXAMPLE
     for bad in ("vicreg", "builtin:", "file:model.py", "http:x:y"):
         with pytest.raises(ValueError, match="unrecognised submission source"):
             model_spec(bad)

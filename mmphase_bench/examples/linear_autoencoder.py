@@ -1,8 +1,13 @@
 """A complete custom submission: a linear cross-predictor (CP, x -> y).
 
-This file is everything a submission needs. Run it on a suite with::
+This file is everything a submission needs. It ships with the package, so from any folder::
 
-    mmphase run --model examples/linear_autoencoder.py:LinearPredictor --suite spiked --scale smoke --seeds 0,1 --out runs
+    mmphase run --model mmphase_bench.examples.linear_autoencoder:LinearPredictor --suite spiked --scale smoke --seeds 0,1 --out runs-smoke
+
+To start a submission of your own from it, write a copy, give it its own ``name`` and run the file::
+
+    python -m inspect mmphase_bench.examples.linear_autoencoder > my_predictor.py
+    mmphase run --model my_predictor.py:LinearPredictor --suite spiked --scale smoke --seeds 0 --out runs-smoke
 
 The harness owns everything around the model: the data, the seeded training loop (Adam, early
 stopping on the validation loss, gradient clipping, a time budget), the frozen linear probe and the
@@ -64,7 +69,7 @@ class LinearPredictor(Submission):
         return F.mse_loss(self.decoder(self.embed(x)), y.flatten(start_dim=1))
 
 
-if __name__ == "__main__":  # a quick self-check: python examples/linear_autoencoder.py
+if __name__ == "__main__":  # a quick self-check: python -m mmphase_bench.examples.linear_autoencoder
     task = TaskSpec("classification", n_outputs=3)
     for spec in (ViewSpec((20,), kind="vector"), ViewSpec((1, 64, 64), kind="image")):
         model = LinearPredictor(spec, spec, task)
