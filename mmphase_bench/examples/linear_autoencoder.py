@@ -24,7 +24,7 @@ A linear encoder ``z = W_e flatten(x) + b_e`` to the task's embedding width, and
 Both views are flattened, so the same class works on vector views (the ``spiked`` suite, shape
 ``(20,)``) and on image views (the stereo suites, shape ``(channels, 64, 64)``).
 
-Optional parts of the interface (see ``mmphase_bench/harness/submission.py``): ``embed_y`` (features
+Optional parts of the interface (see ``mmphase_bench/models/interface.py``): ``embed_y`` (features
 of the other view, used for diagnostics), ``configure_optimizer`` (default: Adam at the scale's
 learning rate), ``probe_view = "y"``, ``uses_labels = True`` and ``closed_form = True``.
 """
