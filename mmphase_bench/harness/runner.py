@@ -150,6 +150,7 @@ def run_benchmark(config: RunConfig) -> list[dict]:
     if not config.seeds:
         raise InputError("seeds must name at least one seed")
     loaded = [load_submission(spec) for spec in config.models]
+    _check_names(loaded, config.out, suite.name)
     for submission in loaded:
         check_submission(submission, suite.x_spec, suite.y_spec, suite.task, device)
     results: list[dict] = []
@@ -167,6 +168,41 @@ def run_benchmark(config: RunConfig) -> list[dict]:
         for cell, seed, placement, held in busy:  # results other processes were training: wait for them
             _run_cell_seed(config, suite, scale, cell, seed, held, placement, device, results, bar, wait=True)
     return results
+
+
+def _check_names(loaded: Sequence[LoadedSubmission], out: Path, suite: str) -> None:
+    """Results are filed by submission name: two submissions of one name would overwrite each other.
+
+    Refuses two submissions with the same name in one run, and a submission whose name's folder
+    under ``out`` holds results of a different source (another file or class of the same name; an
+    edited file of the same path is the same source and simply re-runs)."""
+    seen: dict[str, str] = {}
+    for submission in loaded:
+        if submission.name in seen and seen[submission.name] != submission.source:
+            raise InputError(f"models: {seen[submission.name]} and {submission.source} are both named "
+                             f"{submission.name!r}; results are filed by name, so give one a different `name`")
+        seen[submission.name] = submission.source
+        folder = Path(out) / suite / submission.name
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            previous = read_result(path)
+            source = (previous or {}).get("submission", {}).get("source")
+            if source is not None and not _same_source(source, submission.source):
+                raise InputError(f"out: {folder} holds results of {source}, not {submission.source}; "
+                                 "give the class a different `name` or use another out folder")
+
+
+def _same_source(recorded: str, current: str) -> bool:
+    """Whether a recorded ``submission.source`` names the current submission. File sources record
+    the path as it was typed, so ``x.py`` and ``./x.py`` (or a path from another working folder that
+    no longer resolves here) are not told apart by their text alone."""
+    if recorded == current:
+        return True
+    if not (recorded.startswith("file:") and current.startswith("file:")):
+        return False
+    (old_path, old_class), (new_path, new_class) = (text[5:].rsplit(":", 1) for text in (recorded, current))
+    if old_class != new_class:
+        return False
+    return not Path(old_path).exists() or Path(old_path).resolve() == Path(new_path).resolve()
 
 
 def _reusable(path: Path, protocol: str) -> dict | None:

@@ -517,3 +517,19 @@ def test_run_one_records_identity_and_provenance(tmp_path):
     assert result["provenance"]["protocol_hash"] == "f" * 64
     assert result["provenance"]["dataset_fingerprints"] == {s: data[s].fingerprint for s in data}
     assert "draw9" in result["provenance"]["dataset_fingerprints"]["train"]  # seed 3, split train: 3 * 3 + 0
+
+
+def test_two_submissions_of_one_name_are_refused(tmp_path, monkeypatch):
+    """Results are filed by name: a different class of the same name must not overwrite them."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text(textwrap.dedent(PLAIN_MODULE).replace("class PlainPredictor", "class Unimodal"))
+    run_benchmark(config(tmp_path / "runs", ["mmphase_bench.examples.linear_autoencoder:LinearPredictor"], cells=["both"]))
+    (tmp_path / "other.py").write_text(textwrap.dedent(PLAIN_MODULE) + '\nPlainPredictor.name = "linear-predictor"\n')
+    with pytest.raises(InputError, match="holds results of module:mmphase_bench.examples.linear_autoencoder:LinearPredictor"):
+        run_benchmark(config(tmp_path / "runs", ["other.py:PlainPredictor"], cells=["both"]))
+    with pytest.raises(InputError, match="are both named 'unimodal'"):
+        run_benchmark(config(tmp_path / "runs", ["unimodal", "mine.py:Unimodal"], cells=["both"]))
+    # The same file named by another path is the same submission: it reuses its results.
+    first = run_benchmark(config(tmp_path / "runs", ["mine.py:Unimodal"], cells=["both"]))
+    again = run_benchmark(config(tmp_path / "runs", [f"{tmp_path}/./mine.py:Unimodal"], cells=["both"]))
+    assert [r["metrics"] for r in again] == [r["metrics"] for r in first]
