@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,31 @@ def check_float(
     if maximum is not None and (number >= maximum if strict_maximum else number > maximum):
         raise InputError(f"{name} must be {'<' if strict_maximum else '<='} {maximum}, got {number}")
     return number
+
+
+#: Names that become folder or file names (suites, submissions, cells): lowercase letters, digits,
+#: '.', '_', '+' and '-', starting with a letter or digit; no path separators, no "..".
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]*")
+SAFE_NAME_MAX = 64
+SAFE_NAME_RULE = (f"lowercase letters, digits, '.', '_', '+', '-', starting with a letter or digit, "
+                  f"no '..', at most {SAFE_NAME_MAX} characters")
+
+
+def safe_name_problem(value: Any) -> str | None:
+    """Why ``value`` may not be used as a folder or file name (the one rule of the package), or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if len(value) > SAFE_NAME_MAX or not SAFE_NAME.fullmatch(value) or ".." in value:
+        return f"{value[:80]!r} is not a safe name ({SAFE_NAME_RULE})"
+    return None
+
+
+def check_safe_name(name: str, value: Any) -> str:
+    """Return ``value`` when it is a safe folder or file name, else raise :class:`InputError` naming ``name``."""
+    problem = safe_name_problem(value)
+    if problem:
+        raise InputError(f"{name} {problem}")
+    return value
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -1,4 +1,4 @@
-"""``mmphase publish`` and ``mmphase leaderboard check | build | reproduce``."""
+"""``mmphase publish`` and ``mmphase leaderboard check | build | reproduce | verify``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmphase_bench.cli.arguments import device_name, name_list, number
+from mmphase_bench.cli.arguments import SUITE_NAMES, choice_list, device_name, integer, name_list, number
 
 
 def register(commands) -> None:
@@ -18,9 +18,10 @@ def register(commands) -> None:
     publish.set_defaults(handler=run_publish)
 
     board = commands.add_parser(
-        "leaderboard", help="check, build or reproduce the leaderboard folder",
+        "leaderboard", help="check, build, reproduce or verify the leaderboard folder",
         description="check: validate the folder; build: render its tables and page; "
-                    "reproduce: re-run published results and compare the metrics.",
+                    "reproduce: re-run published results and compare the metrics; "
+                    "verify: re-run a sample of results, or those changed since a git ref.",
     )
     sub = board.add_subparsers(dest="leaderboard_command", metavar="SUBCOMMAND", required=True)
     for name, handler, text in (("check", run_check, "validate the whole folder; exit 1 listing the problems"),
@@ -38,8 +39,42 @@ def register(commands) -> None:
     again.add_argument("--device", type=device_name(auto=True), default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     again.add_argument("--tolerance", type=number(0), default=None,
                        help="largest absolute difference of the headline metric that counts as reproduced (default 0.01)")
-    again.add_argument("--dry-run", action="store_true", help="print the runs it would do and stop")
+    again.add_argument("--dry-run", action="store_true", help="print the runs it would do and stop (imports and runs nothing)")
+    again.add_argument("--allow-source", action="append", default=[], metavar="SOURCE",
+                       help="also re-run results of this recorded submission source (e.g. module:pkg.mod:Class or "
+                            "file:path.py:Class; repeatable); by default only built-in models and files under "
+                            "LEADERBOARD/submissions/ with the recorded hash run")
     again.set_defaults(handler=run_reproduce)
+
+    check = sub.add_parser(
+        "verify", help="re-run a seeded sample of published results, or those changed since a git ref, and compare",
+        description="Re-runs single results (one cell and seed each) and prints one line per result: matched, "
+                    "DIFFERS by X, FAILED or skipped with the reason. Exit 1 when any differs by more than the "
+                    "tolerance or fails to re-run. A result whose submission's code changed since it was published "
+                    "may differ (reported, not counted) unless --strict; with --changed-since, files whose metrics or "
+                    "source hash changed (new results) are always strict: they must reproduce from the code they are "
+                    "published with. Changes nothing in the leaderboard.",
+    )
+    check.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="leaderboard folder (default leaderboard/)")
+    check.add_argument("--sample", type=integer(1), metavar="K", default=None,
+                       help="re-run K results drawn at random (default 3; with --changed-since, K of the changed files "
+                            "instead of all of them)")
+    check.add_argument("--seed", type=integer(0), metavar="S", default=0, help="seed of the random sample: the same seed, the same sample (default 0)")
+    check.add_argument("--suite", type=choice_list(SUITE_NAMES), help="comma-separated suites to verify results of (default: all)")
+    check.add_argument("--changed-since", metavar="REF",
+                       help="re-run the result files that differ from git ref REF (git diff --name-only REF -- "
+                            "LEADERBOARD/results, plus untracked new files), as a pull request is checked")
+    check.add_argument("--tolerance", type=number(0, 1), metavar="T", default=None,
+                       help="largest absolute difference of the headline metric that counts as matched (default 0.01)")
+    check.add_argument("--out", type=Path, metavar="DIR", default=None,
+                       help="keep the re-runs here, resumable (default: a temporary folder, removed afterwards)")
+    check.add_argument("--device", type=device_name(auto=True), default="cpu",
+                       help="cpu (default: where the published results ran), cuda[:N] or auto")
+    check.add_argument("--strict", action="store_true",
+                       help="count a difference even when the submission's code changed since publication (implied for new or "
+                            "re-measured files with --changed-since)")
+    check.add_argument("--dry-run", action="store_true", help="print the result files it would re-run and stop")
+    check.set_defaults(handler=run_verify)
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -98,15 +133,21 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from mmphase_bench.leaderboard.reproduce import DEFAULT_TOLERANCE, plan_reproduction, reproduce
 
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
-    selection = dict(suites=args.suite, models=args.model, scales=args.scale, device=args.device)
+    selection = dict(suites=args.suite, models=args.model, scales=args.scale, device=args.device,
+                     allow_sources=args.allow_source)
     plans = plan_reproduction(args.leaderboard, args.out, **selection)
     for plan in plans:
         note = "  # its code changed since publication" if plan.source_changed else ""
         print(f"{plan.command}{note}")
+    for skip in plans.skipped:
+        print(skip)
     if args.dry_run:
-        print(f"{len(plans)} runs planned (dry run)")
+        print(f"{len(plans)} runs planned (dry run)" + (f", {len(plans.skipped)} skipped" if plans.skipped else ""))
         return 0
     report = reproduce(args.leaderboard, args.out, tolerance=tolerance, progress=sys.stderr.isatty(), **selection)
+    for skip in report.skipped:
+        if skip not in plans.skipped:
+            print(skip)
     for comparison in report.failures:
         suite, scale, name, cell, seed = comparison.key
         reproduced = "failed or missing" if comparison.reproduced is None else f"{comparison.reproduced:.4f}"
@@ -115,5 +156,30 @@ def run_reproduce(args: argparse.Namespace) -> int:
               f"re-run {reproduced}{limited}")
     if report.thread_mismatch:
         print(f"note: {report.thread_mismatch}")
+    print(report.summary())
+    return 1 if report.failures or report.skipped else 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every selected result matched (or was skipped, with the reason), 1 when one
+    differs by more than the tolerance or its re-run failed."""
+    from mmphase_bench.leaderboard.reproduce import DEFAULT_TOLERANCE
+    from mmphase_bench.leaderboard.verify import remeasured, select_results, verify
+
+    paths = select_results(args.leaderboard, sample=args.sample, seed=args.seed, suites=args.suite,
+                           changed_since=args.changed_since)
+    if not paths:
+        of = f" of {','.join(args.suite)}" if args.suite else ""
+        print(f"no result files{of} changed since {args.changed_since} under {args.leaderboard}; nothing to verify")
+        return 0
+    if args.dry_run:
+        for path in paths:
+            print(path)
+        print(f"{len(paths)} results selected (dry run)")
+        return 0
+    tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    strict = args.strict or (remeasured(args.leaderboard, args.changed_since, paths) if args.changed_since else False)
+    report = verify(args.leaderboard, paths, out=args.out, device=args.device, tolerance=tolerance,
+                    strict=strict, progress=sys.stderr.isatty(), on_verdict=lambda verdict: print(verdict.line(), flush=True))
     print(report.summary())
     return 1 if report.failures else 0

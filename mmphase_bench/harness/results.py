@@ -12,8 +12,15 @@ changes, bump :data:`SCHEMA_VERSION`, update the schema and the dataclasses, and
 :data:`MIGRATIONS` a function that turns a version-``n`` dict into a version-``n + 1`` dict.
 :func:`upgrade_result` applies them in order whenever a result is read (:func:`read_result`,
 :meth:`ResultRecord.from_dict`, and so the leaderboard), so older files stay readable; they are
-rewritten in the new version only when re-published or re-run. Version 1 is the first version, so
-the registry is empty for now.
+rewritten in the new version only when re-published or re-run.
+
+Version 2 added :class:`Evidence`: what the headline metrics are recomputed from (the test-split
+confusion matrix, or per target column the residual and total sums of squares), with SHA-256 hashes
+of the test predictions and targets (:func:`array_sha256`), so that ``mmphase leaderboard check``
+recomputes every published metric (:func:`recompute_metrics`) and a re-run can be compared exactly.
+The version-1 results had no evidence and were not re-run: the migration sets ``evidence`` to null,
+and such a result is accepted on the leaderboard only as a *legacy* result, listed by its exact bytes
+in the leaderboard's legacy manifest (see :mod:`mmphase_bench.leaderboard.store`).
 """
 
 from __future__ import annotations
@@ -41,13 +48,97 @@ from mmphase_bench._version import __version__
 from mmphase_bench.errors import InputError, InputTypeError
 from mmphase_bench.io.atomic import write_text_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The harness protocol (training loop, probe, diagnostics). Part of every protocol hash.
 PROTOCOL_VERSION = "harness/1"
 
+
+def _v1_to_v2(result: dict) -> dict:
+    """Version 1 had no evidence: it becomes null (a legacy result, unverifiable until re-run)."""
+    return {**result, "schema_version": 2, "evidence": None}
+
+
 #: Result-format migrations: ``MIGRATIONS[n]`` takes a schema-version-``n`` result dict and returns
 #: the same result as version ``n + 1`` (a new dict; it must set ``schema_version`` to ``n + 1``).
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+
+#: The headline metrics each task kind must have (and, with the probe's ``penalty``, the only ones allowed).
+TASK_METRICS = {"classification": ("top1", "balanced_accuracy"), "regression": ("r2",)}
+
+
+# ------------------------------------------------------------------ evidence: metrics from their inputs
+
+
+def array_sha256(values, kind: str) -> str:
+    """SHA-256 of an array's canonical bytes: C-order little-endian int64 (``kind`` classification:
+    class labels) or float64 (regression: an (n, columns) array; a 1-d one is one column)."""
+    if kind == "classification":
+        array = np.ascontiguousarray(np.asarray(values), dtype="<i8")
+    else:
+        array = np.asarray(values, dtype=np.float64)
+        array = np.ascontiguousarray(array.reshape(len(array), -1), dtype="<f8")
+    return hashlib.sha256(array.tobytes()).hexdigest()
+
+
+def classification_evidence(targets, predicted, classes) -> dict:
+    """The evidence of a classification probe on the test split: the confusion matrix (rows: true
+    class, columns: predicted class, in the sorted order of ``classes`` and of every label seen) and
+    the hashes of the predictions and targets."""
+    targets, predicted = np.asarray(targets), np.asarray(predicted)
+    labels = np.unique(np.concatenate([np.asarray(classes).ravel(), targets.ravel(), predicted.ravel()]))
+    index = {label: i for i, label in enumerate(labels.tolist())}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(matrix, ([index[t] for t in targets.tolist()], [index[p] for p in predicted.tolist()]), 1)
+    return {"kind": "classification", "n": int(len(targets)), "confusion_matrix": matrix.tolist(),
+            "predictions_sha256": array_sha256(predicted, "classification"),
+            "targets_sha256": array_sha256(targets, "classification")}
+
+
+def regression_evidence(targets, predicted) -> dict:
+    """The evidence of a regression probe on the test split: per target column the residual sum of
+    squares and the total sum of squares about the column mean, computed in float64 as
+    :func:`sklearn.metrics.r2_score` does, and the hashes of the predictions and targets."""
+    y_true = np.asarray(targets, dtype=np.float64)
+    y_pred = np.asarray(predicted, dtype=np.float64)
+    y_true, y_pred = y_true.reshape(len(y_true), -1), y_pred.reshape(len(y_pred), -1)
+    ss_res = np.sum(1.0 * (y_true - y_pred) ** 2, axis=0)
+    ss_tot = np.sum(1.0 * (y_true - np.average(y_true, axis=0)) ** 2, axis=0)
+    return {"kind": "regression", "n": int(len(y_true)), "ss_res": ss_res.tolist(), "ss_tot": ss_tot.tolist(),
+            "predictions_sha256": array_sha256(y_pred, "regression"),
+            "targets_sha256": array_sha256(y_true, "regression")}
+
+
+def recompute_metrics(evidence: "Evidence | Mapping") -> dict[str, float]:
+    """The headline metrics that ``evidence`` gives: top-1 = trace / total and balanced accuracy =
+    mean recall over the classes present in the targets (as :func:`sklearn.metrics.balanced_accuracy_score`),
+    or R^2 = mean over columns of 1 - ss_res / ss_tot, with :func:`sklearn.metrics.r2_score`'s finite
+    convention (a column with ss_res = 0 scores 1; ss_res > 0 and ss_tot = 0 scores 0). Raises
+    :class:`InputError` for evidence it cannot recompute from (no counts, a non-square matrix...)."""
+    data = evidence.to_dict() if isinstance(evidence, Evidence) else dict(evidence)
+    if data.get("kind") == "classification":
+        rows = data.get("confusion_matrix")
+        if not rows or any(len(row) != len(rows) for row in rows):
+            raise InputError("the confusion matrix is not a non-empty square matrix")
+        matrix = np.asarray(rows, dtype=np.int64)
+        if (matrix < 0).any() or matrix.sum() <= 0:
+            raise InputError("the confusion matrix has negative counts or no counts")
+        true_counts = matrix.sum(axis=1)
+        present = true_counts > 0
+        recall = np.diag(matrix)[present] / true_counts[present]
+        return {"top1": float(np.trace(matrix) / matrix.sum()), "balanced_accuracy": float(np.mean(recall))}
+    if data.get("kind") == "regression":
+        ss_res, ss_tot = data.get("ss_res"), data.get("ss_tot")
+        if not ss_res or ss_tot is None or len(ss_res) != len(ss_tot):
+            raise InputError("ss_res and ss_tot must be non-empty and of one length (one entry per target column)")
+        res, tot = np.asarray(ss_res, dtype=np.float64), np.asarray(ss_tot, dtype=np.float64)
+        if not (np.all(np.isfinite(res)) and np.all(np.isfinite(tot))) or (res < 0).any() or (tot < 0).any():
+            raise InputError("ss_res and ss_tot must be finite and non-negative")
+        scores = np.ones(len(res))
+        valid = (tot != 0) & (res != 0)
+        scores[valid] = 1 - res[valid] / tot[valid]
+        scores[(res != 0) & (tot == 0)] = 0.0
+        return {"r2": float(np.average(scores))}
+    raise InputError(f"evidence kind must be classification or regression, got {data.get('kind')!r}")
 
 
 def upgrade_result(result: Any) -> Any:
@@ -189,6 +280,23 @@ class Metrics(_Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Evidence(_Section):
+    """What the headline metrics are recomputed from (:func:`recompute_metrics`), from the final
+    refit probe on the test split: the confusion matrix (classification) or per target column the
+    residual and total sums of squares (regression), and SHA-256 hashes of the test predictions and
+    targets (:func:`array_sha256`)."""
+
+    kind: Literal["classification", "regression"]
+    n: int  #: test examples
+    predictions_sha256: str
+    targets_sha256: str
+    #: counts, n_classes x n_classes, rows the true class, columns the predicted class
+    confusion_matrix: tuple[tuple[int, ...], ...] | None = _optional()
+    ss_res: tuple[float, ...] | None = _optional()  #: per target column: sum of (target - prediction)^2
+    ss_tot: tuple[float, ...] | None = _optional()  #: per target column: sum of (target - column mean)^2
+
+
+@dataclass(frozen=True, kw_only=True)
 class Curves(_Section):
     """Per-epoch losses and the probe-size curve (one object per probe size, with ``n``)."""
 
@@ -242,6 +350,8 @@ class ResultRecord(_Section):
     scale_config: dict | None = _optional()
     seed: int
     metrics: Metrics
+    #: what the metrics are recomputed from; null for a failed run and for legacy (version-1) results
+    evidence: Evidence | None
     curves: Curves
     diagnostics: Diagnostics
     training: dict
@@ -261,6 +371,12 @@ class ResultRecord(_Section):
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def verified(self) -> bool:
+        """Whether the result carries evidence its metrics can be recomputed from (legacy results,
+        migrated from version 1, do not: the leaderboard marks them unverified)."""
+        return self.evidence is not None
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
@@ -308,16 +424,26 @@ def validate_result(result: dict) -> None:
     where = _non_finite(result)
     if where:
         raise InputError(f"result holds a NaN or infinite number at {where}")
-    try:
-        jsonschema.validate(result, result_schema())
-    except jsonschema.ValidationError as error:
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(result))  # as jsonschema.validate does
+    if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise InputError(f"result does not match the schema at {where}: {error.message}") from None
 
 
-def protocol_hash(suite: str, cell: dict, scale: dict, submission_hash: str) -> str:
+@lru_cache(maxsize=1)
+def _validator():
+    """The schema's validator, the schema checked once (``jsonschema.validate`` re-checks it every call)."""
+    import jsonschema
+
+    schema = result_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def protocol_hash(suite: str, cell: dict, scale: dict, submission_hash: str, protocol: str = PROTOCOL_VERSION) -> str:
     """What a result depends on besides the seed: harness protocol, suite, cell, scale and the submission's code."""
-    payload = {"protocol": PROTOCOL_VERSION, "suite": suite, "cell": cell, "scale": scale, "submission": submission_hash}
+    payload = {"protocol": protocol, "suite": suite, "cell": cell, "scale": scale, "submission": submission_hash}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

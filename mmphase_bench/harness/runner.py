@@ -84,7 +84,7 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
                        "source_hash": loaded.source_hash, "parameters": None},
         "suite": suite.name, "cell": {"name": cell.name, "config": cell.config, "placement": placement},
         "scale": scale.name, "scale_config": scale.to_dict(), "seed": seed,
-        "metrics": {}, "curves": {}, "diagnostics": {}, "training": {},
+        "metrics": {}, "evidence": None, "curves": {}, "diagnostics": {}, "training": {},
     }
     try:
         torch.manual_seed(seed)
@@ -95,21 +95,22 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
         result["curves"].update(train_loss=log.train_loss, val_loss=log.val_loss)
         # Small dense problems: multi-threaded BLAS is many times slower here than one thread.
         with threadpool_limits(1, user_api="blas"):
-            metrics, curve, diagnostics = _score(model, suite, scale, data, seed, device)
+            metrics, evidence, curve, diagnostics = _score(model, suite, scale, data, seed, device)
         result["metrics"] = metrics
+        result["evidence"] = evidence
         result["curves"]["probe_size"] = curve
         result["diagnostics"] = diagnostics
     except Exception as error:  # isolate the failure: record it, let the other cells go on
         logger.warning("%s on %s/%s seed %d failed: %s", loaded.name, suite.name, cell.name, seed, error)
-        result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, diagnostics={})
+        result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, evidence=None, diagnostics={})
         result["training"]["traceback"] = traceback.format_exc(limit=5)
     fingerprints = {split: data[split].fingerprint for split in data}
     result["provenance"] = provenance(protocol=protocol, fingerprints=fingerprints, device=device, wall_time=time.perf_counter() - start)
     return result
 
 
-def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: torch.device) -> tuple[dict, list, dict]:
-    """The frozen probe and the diagnostics of a trained model."""
+def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: torch.device) -> tuple[dict, dict, list, dict]:
+    """The frozen probe (metrics, their evidence, the probe-size curve) and the diagnostics of a trained model."""
     view = model.probe_view
     features = {split: embed_split(model, data[split], view, device).numpy() for split in data}
     for split, values in features.items():
@@ -131,7 +132,7 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
         diagnostics["canonical_correlations"] = feature_canonical_correlations(
             features["train"], other["train"], features["test"], other["test"]
         )
-    return probe.metrics, probe.curve, diagnostics
+    return probe.metrics, probe.evidence, probe.curve, diagnostics
 
 
 def run_benchmark(config: RunConfig) -> list[dict]:
@@ -207,7 +208,9 @@ def _same_source(recorded: str, current: str) -> bool:
 
 def _reusable(path: Path, protocol: str) -> dict | None:
     previous = read_result(path)
-    if previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol:
+    # A result without evidence (an upgraded version-1 file) is re-run: new results carry evidence.
+    if (previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol
+            and previous.get("evidence") is not None):
         return previous
     return None
 
@@ -243,7 +246,7 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
             try:
                 write_result(path, result)
             except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
-                result.update(status="failed", error=f"invalid result: {error}", metrics={}, diagnostics={})
+                result.update(status="failed", error=f"invalid result: {error}", metrics={}, evidence=None, diagnostics={})
                 write_result(path, result)
             results.append(result)
             bar.update()

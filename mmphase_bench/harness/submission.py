@@ -30,6 +30,7 @@ from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.models.interface import (
     FAMILIES, Submission, SubmissionDefaults, TaskSpec, ViewSpec, interface_problems, with_defaults,
 )
+from mmphase_bench.validation import safe_name_problem
 
 #: Samples in the batch of the pre-training check.
 CHECK_BATCH = 8
@@ -150,7 +151,7 @@ def _loss_problems(model: nn.Module, x, y, labels) -> list[str]:
     if not loss.is_floating_point():
         return [f"loss() must return a floating-point scalar, returned dtype {loss.dtype}"]
     if not bool(torch.isfinite(loss).all()):
-        return [f"loss() returned {float(loss)} on a batch of {x.shape[0]} samples"]
+        return [f"loss() returned {float(loss.detach())} on a batch of {x.shape[0]} samples"]
     if not loss.requires_grad:
         return ["loss() returned a tensor with no gradient (computed without the model's parameters, or under no_grad)"]
     try:
@@ -209,7 +210,11 @@ def load_submission(spec: str) -> LoadedSubmission:
     if problems:
         raise SubmissionError(spec, problems)
     name = getattr(cls, "name", None) if isinstance(getattr(cls, "name", None), str) else None
-    return LoadedSubmission(name or class_name.lower(), with_defaults(cls), source, _hash_file(source_file))
+    name = name or class_name.lower()
+    problem = safe_name_problem(name)  # results are filed under runs/<suite>/<name>/: never outside --out
+    if problem:
+        raise SubmissionError(spec, [f"its `name` {problem}"])
+    return LoadedSubmission(name, with_defaults(cls), source, _hash_file(source_file))
 
 
 __all__ = [

@@ -1,5 +1,11 @@
 """From result files to leaderboard tables: per-cell mean +- sd over seeds, an overall score with a
-confidence interval, and ranks that tie when the intervals overlap."""
+confidence interval, and ranks that tie when the intervals overlap.
+
+Complete seeds only: a seed counts toward a row only when the row has a result for it on every cell
+of its table. The per-cell values, the overall score, its interval and the seed count all use the
+complete seeds, so publishing extra seeds of the easiest cell changes nothing. The other seeds are
+counted as ``partial_seeds`` and never ranked; a row with no complete seed is listed last, unranked,
+with its per-cell values over all its seeds and no overall score."""
 
 from __future__ import annotations
 
@@ -25,12 +31,20 @@ class CellColumn:
 class Row:
     submission: str
     family: str
-    cells: dict[str, list[float]]  #: cell -> per-seed metric values
-    seeds: int
-    overall: float
-    ci: tuple[float, float]
+    #: cell -> per-seed metric values, over the complete seeds (over all seeds when there is none)
+    cells: dict[str, list[float]]
+    seeds: int  #: complete seeds: with a result on every cell of the table
+    overall: float | None  #: mean over complete seeds of the mean over cells; None without a complete seed
+    ci: tuple[float, float] | None
     rank: str = ""
-    complete: bool = True  #: has results on every cell of its table (only complete rows are ranked)
+    partial_seeds: int = 0  #: seeds with results on some cells only: listed, never counted
+    #: has at least one complete seed (only complete rows are ranked)
+    complete: bool = True
+
+    @property
+    def seeds_text(self) -> str:
+        """``3``, or ``3 (+5 partial)`` when some seeds lack cells."""
+        return f"{self.seeds} (+{self.partial_seeds} partial)" if self.partial_seeds else str(self.seeds)
 
     def mean(self, cell: str) -> float | None:
         values = self.cells.get(cell)
@@ -69,7 +83,8 @@ def _interval(values: list[float]) -> tuple[float, float]:
 
 def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
     """Tables sorted by suite then scale; rows ranked by the overall score (mean over cells of the
-    per-seed scores, then over seeds). ``results`` are records, or result dicts (validated here)."""
+    per-seed scores, then over the complete seeds). ``results`` are records, or result dicts
+    (validated here)."""
     groups: dict[tuple[str, str], list[ResultRecord]] = {}
     for record in map(as_record, results):
         if record.ok and record.metrics.headline:
@@ -83,18 +98,12 @@ def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
             cell = record.cell
             placement = cell.placement or {}
             columns.setdefault(cell.name, CellColumn(cell.name, placement.get("regime", "?"), cell.config, placement))
-            entry = by_submission.setdefault(record.submission.name, {"family": record.submission.family, "cells": {}, "seeds": {}})
-            value = record.metrics.headline[1]
-            entry["cells"].setdefault(cell.name, []).append(value)
-            entry["seeds"].setdefault(record.seed, []).append(value)
-        rows = []
-        for name, entry in by_submission.items():
-            per_seed = [float(np.mean(values)) for _, values in sorted(entry["seeds"].items())]
-            complete = set(entry["cells"]) == set(columns)
-            rows.append(Row(name, entry["family"], entry["cells"], len(per_seed), float(np.mean(per_seed)), _interval(per_seed), complete=complete))
-        # Complete rows first, by overall score; a row missing cells has an overall score over other
-        # cells, so it is listed after them, unranked ("-").
-        rows.sort(key=lambda row: (not row.complete, -row.overall, row.submission))
+            entry = by_submission.setdefault(record.submission.name, {"family": record.submission.family, "seeds": {}})
+            entry["seeds"].setdefault(record.seed, {})[cell.name] = record.metrics.headline[1]
+        rows = [_row(name, entry["family"], entry["seeds"], set(columns)) for name, entry in by_submission.items()]
+        # Complete rows first, by overall score; a row without a complete seed has no overall score,
+        # so it is listed after them, by name, unranked ("-").
+        rows.sort(key=lambda row: (not row.complete, -row.overall if row.complete else 0.0, row.submission))
         ranked_rows = [row for row in rows if row.complete]
         ranked = []
         rank = 0
@@ -105,6 +114,21 @@ def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
         ranked += [Row(**{**row.__dict__, "rank": "-"}) for row in rows if not row.complete]
         tables.append(Table(suite, scale, metric, sorted(columns.values(), key=_cell_order), ranked))
     return tables
+
+
+def _row(name: str, family: str, seeds: dict[int, dict[str, float]], columns: set[str]) -> Row:
+    """One submission's row from its seed -> cell -> value results: complete seeds only, when it has any."""
+    complete = sorted(seed for seed, cells in seeds.items() if set(cells) == columns)
+    partial = len(seeds) - len(complete)
+    shown = complete or sorted(seeds)
+    cells: dict[str, list[float]] = {}
+    for seed in shown:
+        for cell, value in sorted(seeds[seed].items()):
+            cells.setdefault(cell, []).append(value)
+    if not complete:
+        return Row(name, family, cells, 0, None, None, partial_seeds=partial, complete=False)
+    per_seed = [float(np.mean([seeds[seed][cell] for cell in sorted(columns)])) for seed in complete]
+    return Row(name, family, cells, len(complete), float(np.mean(per_seed)), _interval(per_seed), partial_seeds=partial)
 
 
 def _ties_next(rows: list[Row], index: int) -> bool:

@@ -35,8 +35,10 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, cre
     written unless a result is published.
 
     Refused, with the reason: files that are not valid results, smoke-scale or failed results,
-    results that appear twice in the run, results whose key is already on the leaderboard with other
-    content, and results whose protocol version differs from the one of their (suite, scale) table.
+    unsafe names, a built-in model's name with another source, every result of a key that appears
+    more than once in the run (none of them is published), results whose key is already on the
+    leaderboard with other content, and results whose protocol version differs from the one of
+    their (suite, scale) table.
     A run folder without result files gives an empty report (``report.found == 0``).
     """
     run_dir, leaderboard = Path(run_dir), Path(leaderboard)
@@ -53,19 +55,27 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, cre
     protocols = table_protocols(existing)
     on_board = {item.key: item for item in existing}
     accepted: dict[tuple, tuple[Path, ResultRecord, str]] = {}
+    readable: list[tuple[str, ResultRecord, str]] = []
     for path in sorted(p for p in run_dir.rglob("*.json") if "_placement" not in p.relative_to(run_dir).parts):
-        shown = str(path)
         try:
             text = path.read_text(encoding="utf-8")
-            record = ResultRecord.from_dict(json.loads(text))
+            readable.append((str(path), ResultRecord.from_dict(json.loads(text)), text))
         except (OSError, ValueError, TypeError) as error:
-            report.refused.append((shown, f"not a valid result: {str(error).splitlines()[0]}"))
-            continue
+            report.refused.append((str(path), f"not a valid result: {str(error).splitlines()[0]}"))
+    # One key, one result: when the run holds several results of one key, none of them is published
+    # (which one is the real one cannot be told from the files).
+    runs_of: dict[tuple, list[str]] = {}
+    for shown, record, _ in readable:
+        runs_of.setdefault(record.key, []).append(shown)
+    for shown, record, text in readable:
         reason = publishable_problem(record)
         key = record.key
         version = record.provenance.protocol_version
-        if reason is None and key in accepted:
-            reason = f"duplicate of {accepted[key][0]} in the same run"
+        if reason is None and len(runs_of[key]) > 1:
+            suite, scale, name, cell, seed = key
+            others = [other for other in runs_of[key] if other != shown]
+            reason = (f"{len(runs_of[key])} results of the run are {suite} ({scale}) {name} / {cell} / seed {seed} "
+                      f"(also {', '.join(others)}); none of them is published")
         if reason is None and record.table in protocols and version not in protocols[record.table]:
             suite, scale = record.table
             reason = (f"protocol version {version} differs from the {', '.join(sorted(protocols[record.table]))} "
@@ -78,7 +88,7 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, cre
         if reason:
             report.refused.append((shown, reason))
             continue
-        accepted[key] = (path, record, text)
+        accepted[key] = (Path(shown), record, text)
         protocols.setdefault(record.table, set()).add(version)
     for path, record, text in accepted.values():
         target = leaderboard / relative_path(record)

@@ -19,11 +19,24 @@ from typing import Iterable, Iterator, Mapping
 
 from markupsafe import Markup
 
-from mmphase_bench.harness.results import ResultRecord
+from mmphase_bench.harness.results import ResultRecord, as_record
 from mmphase_bench.leaderboard.aggregate import Table, build_tables
 
 METRIC_NAMES = {"top1": "top-1 accuracy", "r2": "R^2"}
 REGIME_LABELS = {"both": "Both", "ca_only": "CA only", "cp_only": "CP only", "neither": "Neither", "?": "?"}
+
+
+#: How seeds are counted, said on both pages (README.md and index.html).
+COMPLETE_SEEDS_RULE = (
+    "Complete seeds only: a seed counts when the submission has a result for it on every cell of the table; "
+    "the per-cell values, the overall score, its interval and the seed count use those seeds. Other seeds are "
+    "shown as partial (`3 (+5 partial)`) and count for nothing. A submission without a complete seed is listed "
+    "last, unranked (`-`), with its per-cell values over all its seeds and no overall score."
+)
+
+
+def _overall(row) -> str:
+    return "-" if row.overall is None else f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]"
 
 
 def _md(text: str) -> str:
@@ -41,8 +54,7 @@ def render_markdown(tables: list[Table]) -> str:
         "Rendered by `mmphase leaderboard build` from `results/`; do not edit by hand. Each table is one "
         "suite at one scale: mean ± sd over seeds of the frozen linear probe's headline metric per cell "
         "(the cell's regime under its name), and an overall score (mean over cells, then over seeds) with "
-        "its 95% interval. Ranks marked `=` are ties: the intervals overlap. A submission without results on "
-        "every cell of a table is listed last, unranked (`-`).", "",
+        "its 95% interval. Ranks marked `=` are ties: the intervals overlap. " + COMPLETE_SEEDS_RULE, "",
     ]
     if not tables:
         lines.append("No results have been published yet.")
@@ -53,13 +65,14 @@ def render_markdown(tables: list[Table]) -> str:
         lines.append("|" + "---|" * len(header))
         for row in table.rows:
             cells = [_fmt(row.mean(c.name), row.sd(c.name)) for c in table.columns]
-            overall = f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]"
-            lines.append("| " + " | ".join([row.rank, _md(row.submission), _md(row.family), *cells, overall, str(row.seeds)]) + " |")
+            lines.append("| " + " | ".join([row.rank, _md(row.submission), _md(row.family), *cells, _overall(row), row.seeds_text]) + " |")
         lines.append("")
     lines += ["## Reproduce and submit", "",
               "`mmphase leaderboard reproduce --leaderboard leaderboard --out runs-reproduce` re-runs every result "
               "above from what its file records (submission, suite, cell, scale, seed) and compares the metrics; "
-              "`--suite`, `--model` and `--scale` select part of it. To submit a model, see the README's section "
+              "`--suite`, `--model` and `--scale` select part of it; `mmphase leaderboard verify` re-runs a seeded random "
+              "sample of single results (`--sample K --seed S`), or those changed since a git ref (`--changed-since REF`, "
+              "as CI does for each commit), and fails on a difference beyond the tolerance. To submit a model, see the README's section "
               "*Submitting a model*: `mmphase run`, then `mmphase publish runs` and `mmphase leaderboard build`.", ""]
     return "\n".join(lines)
 
@@ -67,7 +80,8 @@ def render_markdown(tables: list[Table]) -> str:
 def render_csv(tables: list[Table]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["suite", "scale", "submission", "family", "cell", "regime", "metric", "mean", "sd", "n_seeds", "rank", "overall"])
+    writer.writerow(["suite", "scale", "submission", "family", "cell", "regime", "metric", "mean", "sd", "n_seeds", "rank", "overall",
+                     "partial_seeds"])
     for table in tables:
         for row in table.rows:
             for column in table.columns:
@@ -75,7 +89,8 @@ def render_csv(tables: list[Table]) -> str:
                 if not values:
                     continue
                 writer.writerow([table.suite, table.scale, row.submission, row.family, column.name, column.regime, table.metric,
-                                 f"{row.mean(column.name):.6f}", f"{row.sd(column.name):.6f}", len(values), row.rank, f"{row.overall:.6f}"])
+                                 f"{row.mean(column.name):.6f}", f"{row.sd(column.name):.6f}", len(values), row.rank,
+                                 "" if row.overall is None else f"{row.overall:.6f}", row.partial_seeds])
     return buffer.getvalue()
 
 
@@ -205,8 +220,8 @@ def _page_table(table: Table) -> dict:
         for column in table.columns:
             mean = row.mean(column.name)
             cells.append((_fmt(mean, row.sd(column.name)), "" if mean is None else f"{mean:.6f}"))
-        cells.append((f"{row.overall:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]", f"{row.overall:.6f}"))
-        cells.append((str(row.seeds), str(row.seeds)))
+        cells.append((_overall(row), "" if row.overall is None else f"{row.overall:.6f}"))
+        cells.append((row.seeds_text, str(row.seeds)))
         rows.append(cells)
     return {"title": table.title, "metric_name": METRIC_NAMES[table.metric], "headers": headers, "rows": rows,
             "accuracy_svg": _accuracy_plot(table), "placement": _placement_plot(table)}
@@ -216,10 +231,38 @@ def render_html(tables: list[Table]) -> str:
     """index.html: one sortable table per (suite, scale) with its plots, self-contained."""
     with _plot_settings():
         page_tables = [_page_table(table) for table in tables]
-    return _environment().get_template("index.html.j2").render(tables=page_tables)
+    rule = COMPLETE_SEEDS_RULE.replace("`", "")
+    return _environment().get_template("index.html.j2").render(tables=page_tables, seeds_rule=rule)
+
+
+def render_unverified(records: Iterable[ResultRecord]) -> str:
+    """The README section on unverified results: per table, how many of its results are legacy
+    results without evidence ("" when there is none)."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for record in records:
+        if record.ok:
+            count = counts.setdefault(record.table, [0, 0])
+            count[0] += not record.verified
+            count[1] += 1
+    if not any(unverified for unverified, _ in counts.values()):
+        return ""
+    lines = ["## Unverified results", "",
+             "Legacy results (schema version 1, written before results carried the evidence of their metrics) "
+             "are unverified: `mmphase leaderboard check` cannot recompute their metrics and accepts them only "
+             "byte for byte as listed in `legacy-results.sha256`. Re-running them (`mmphase leaderboard reproduce`) "
+             "gives results with evidence.", ""]
+    for (suite, scale), (unverified, total) in sorted(counts.items()):
+        if unverified:
+            lines.append(f"- {_md(suite)} ({_md(scale)}): {unverified} of {total} results unverified")
+    return "\n".join(lines) + "\n"
 
 
 def render_all(results: Iterable[ResultRecord | Mapping]) -> dict[str, str]:
     """The rendered files' names and contents, from results (records, or result dicts)."""
-    tables = build_tables(results)
-    return {"README.md": render_markdown(tables), "leaderboard.csv": render_csv(tables), "index.html": render_html(tables)}
+    records = [as_record(result) for result in results]
+    tables = build_tables(records)
+    readme = render_markdown(tables)
+    unverified = render_unverified(records)
+    if unverified:
+        readme += "\n" + unverified
+    return {"README.md": readme, "leaderboard.csv": render_csv(tables), "index.html": render_html(tables)}

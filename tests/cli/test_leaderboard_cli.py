@@ -155,3 +155,26 @@ def test_build_in_one_process_checks_clean_in_another(built):
     assert done.returncode == 0, done.stderr
     assert {name: (built / name).read_bytes() for name in RENDERED} == before
     assert main(["leaderboard", "check", "--leaderboard", str(built)]) == 0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--sample", "0"], "--sample: expected a positive integer, got '0'"),
+    (["--seed", "-1"], "--seed: expected a non-negative integer"),
+    (["--tolerance", "2"], "--tolerance: expected a finite number >= 0 and <= 1, got '2'"),
+    (["--suite", "spiked,nope"], "--suite: expected a comma-separated subset of spiked,stereo-dsprites,stereo-shapes3d"),
+    (["--device", "tpu"], "--device: expected auto, cpu, cuda[:N] or mps"),
+])
+def test_verify_bad_flags_are_usage_errors(usage_error, argv, needle):
+    assert needle in usage_error(["leaderboard", "verify", *argv])
+
+
+def test_verify_outside_git_and_of_a_missing_folder_are_one_line_errors(tmp_path, capsys):
+    board = tmp_path / "board"
+    (board / "results").mkdir(parents=True)
+    assert main(["leaderboard", "verify", "--leaderboard", str(board), "--changed-since", "HEAD~1"]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"mmphase: error: changed_since: {board} is not in a git repository"]
+    assert captured.out == ""
+    assert main(["leaderboard", "verify", "--leaderboard", str(tmp_path / "nowhere")]) == EXIT_BAD_INPUT
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == f"mmphase: error: leaderboard: {tmp_path / 'nowhere'} is not a leaderboard folder (no such folder)"

@@ -137,3 +137,73 @@ def test_regression_on_noise_gives_r2_near_zero():
 
     result = _probe([split(300), split(150), split(400)], kind="regression")
     assert result.metrics["r2"] < 0.05
+
+
+# ------------------------------------------------------------------ evidence of the headline score
+
+from sklearn.metrics import balanced_accuracy_score, r2_score  # noqa: E402
+
+from mmphase_bench.harness.results import (  # noqa: E402
+    array_sha256, classification_evidence, recompute_metrics, regression_evidence,
+)
+
+
+def test_classification_evidence_recomputes_the_headline_exactly():
+    splits = _splits(separation=1.5, seed=4)
+    result = _probe(splits)
+    evidence = result.evidence
+    matrix = np.asarray(evidence["confusion_matrix"])
+    assert evidence["kind"] == "classification" and matrix.shape == (3, 3) and matrix.sum() == evidence["n"] == 600
+    recomputed = recompute_metrics(evidence)
+    assert recomputed == {key: result.metrics[key] for key in ("top1", "balanced_accuracy")}  # bit for bit
+    assert evidence["targets_sha256"] == array_sha256(splits[2][1], "classification")
+    assert 0.4 < result.metrics["top1"] < 1.0  # not a degenerate case
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_classification_evidence_matches_sklearn_with_absent_and_unpredicted_classes(seed):
+    rng = np.random.default_rng(seed)
+    targets = rng.integers(0, 4, 97)
+    targets[targets == 3] = 2  # class 3 is known to the model but absent from the test targets
+    predicted = rng.integers(0, 4, 97)
+    predicted[predicted == 1] = 0  # class 1 is never predicted
+    evidence = classification_evidence(targets, predicted, classes=np.arange(4))
+    assert np.asarray(evidence["confusion_matrix"]).shape == (4, 4)
+    with pytest.warns(UserWarning, match="y_pred contains classes not in y_true"):
+        expected = balanced_accuracy_score(targets, predicted)
+    assert recompute_metrics(evidence) == {"top1": float(np.mean(predicted == targets)), "balanced_accuracy": float(expected)}
+
+
+@pytest.mark.parametrize("case", ["plain", "float32", "constant", "exact", "constant-exact", "one-column"])
+def test_regression_evidence_matches_sklearn_r2_exactly(case):
+    rng = np.random.default_rng(3)
+    targets = rng.standard_normal((50, 3))
+    predicted = targets + 0.5 * rng.standard_normal((50, 3))
+    if case == "float32":
+        targets, predicted = targets.astype(np.float32), predicted.astype(np.float32)
+    if case in ("constant", "constant-exact"):
+        targets[:, 1] = 2.5  # ss_tot = 0: sklearn scores the column 0 (or 1 if predicted exactly)
+    if case in ("exact", "constant-exact"):
+        predicted[:, 1] = targets[:, 1]
+    if case == "one-column":
+        targets, predicted = targets[:, 0], predicted[:, 0]
+    y_true, y_pred = np.asarray(targets, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    evidence = regression_evidence(y_true, y_pred)
+    assert evidence["n"] == 50 and len(evidence["ss_res"]) == (1 if case == "one-column" else 3)
+    assert recompute_metrics(evidence) == {"r2": float(r2_score(y_true, y_pred))}  # bit for bit
+    if case == "constant":
+        assert evidence["ss_tot"][1] == 0.0 and evidence["ss_res"][1] > 0
+
+
+def test_regression_probe_evidence_recomputes_the_headline():
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((10, 3))
+
+    def split(n):
+        features = rng.standard_normal((n, 10)).astype(np.float32)
+        return features, (features @ weights + rng.standard_normal((n, 3))).astype(np.float32)
+
+    result = _probe([split(300), split(150), split(400)], kind="regression")
+    assert result.evidence["kind"] == "regression" and result.evidence["n"] == 400
+    assert recompute_metrics(result.evidence) == {"r2": result.metrics["r2"]}
+    assert 0.5 < result.metrics["r2"] < 1.0

@@ -25,6 +25,8 @@ def valid_result() -> dict:
         "cell": {"name": "both", "config": cell_config, "placement": {"regime": "both", "delta_ca": 2.9}},
         "scale": "smoke", "scale_config": SCALES["smoke"].to_dict(), "seed": 0,
         "metrics": {"r2": 0.75, "penalty": 1.0},
+        "evidence": {"kind": "regression", "n": 8, "ss_res": [0.5, 0.0], "ss_tot": [1.0, 0.0],
+                     "predictions_sha256": "cd" * 32, "targets_sha256": "ef" * 32},
         "curves": {"probe_size": [{"n": 32, "r2": 0.5}, {"n": 64, "r2": 0.6}], "train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7]},
         "diagnostics": {"effective_rank": 2.5, "canonical_correlations": [0.9, 0.5], "nuisance_r2": {}},
         "training": {"epochs": 2, "stopped": "max_epochs"},
@@ -39,9 +41,9 @@ def test_a_valid_result_validates():
     validate_result(valid_result())
 
 
-def test_the_schema_is_version_1_and_lists_the_required_keys():
+def test_the_schema_is_version_2_and_lists_the_required_keys():
     schema = result_schema()
-    assert schema["properties"]["schema_version"] == {"const": 1} and SCHEMA_VERSION == 1
+    assert schema["properties"]["schema_version"] == {"const": 2} and SCHEMA_VERSION == 2
     assert set(schema["required"]) == set(valid_result()) - {"scale_config"}
 
 
@@ -69,7 +71,13 @@ def test_removing_a_required_key_is_reported(key):
     (lambda r: r["provenance"].update(protocol_hash="g" * 64), "provenance/protocol_hash"),
     (lambda r: r.update(status="maybe"), "status"),
     (lambda r: r.update(seed=-1), "seed"),
-    (lambda r: r.update(schema_version=2), "schema_version"),
+    (lambda r: r.update(schema_version=1), "schema_version"),
+    (lambda r: r["evidence"].update(kind="ranking"), "evidence/kind"),
+    (lambda r: r["evidence"].update(ss_res=[-1.0, 0.0]), "evidence/ss_res/0"),
+    (lambda r: r["evidence"].update(confusion_matrix=[[1, -2], [0, 3]]), "evidence/confusion_matrix/0/1"),
+    (lambda r: r["evidence"].update(predictions_sha256="xyz"), "evidence/predictions_sha256"),
+    (lambda r: r["evidence"].update(top1=0.5), "evidence"),
+    (lambda r: r["evidence"].pop("n"), "evidence"),
     (lambda r: r["metrics"].update(top1=1.5), "metrics/top1"),
     (lambda r: r["curves"]["probe_size"].append({"r2": 0.1}), "curves/probe_size/2"),
     (lambda r: r.update(extra=1), "(top level)"),
@@ -271,7 +279,7 @@ def _compare(cls, schema: dict, where: str) -> int:
 
 
 def test_the_record_and_the_schema_list_the_same_fields_and_types():
-    assert _compare(ResultRecord, result_schema(), "(top level)") == 14 + 5 + 3 + 4 + 3 + 3 + 14
+    assert _compare(ResultRecord, result_schema(), "(top level)") == 15 + 5 + 3 + 4 + 7 + 3 + 3 + 14
 
 
 def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
@@ -283,6 +291,14 @@ def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
     schema["properties"]["provenance"]["properties"]["git_commit"] = {"type": "string"}  # null no longer allowed
     with pytest.raises(AssertionError, match="git_commit"):
         _compare(ResultRecord, schema, "(top level)")
+    schema = copy.deepcopy(result_schema())
+    schema["properties"]["evidence"]["type"] = "object"  # null (failed and legacy results) no longer allowed
+    with pytest.raises(AssertionError, match="evidence"):
+        _compare(ResultRecord, schema, "(top level)")
+    schema = copy.deepcopy(result_schema())
+    schema["properties"]["evidence"]["required"].append("ss_res")
+    with pytest.raises(AssertionError, match="evidence"):
+        _compare(ResultRecord, schema, "(top level)")
 
 
 def test_record_round_trips_and_types_fields():
@@ -293,6 +309,7 @@ def test_record_round_trips_and_types_fields():
     assert record.submission.name == "toy" and record.cell.placement["regime"] == "both"
     assert record.metrics == Metrics(r2=0.75, penalty=1.0) and record.metrics.headline == ("r2", 0.75)
     assert record.curves.train_loss == (2.0, 1.5) and record.diagnostics.canonical_correlations == (0.9, 0.5)
+    assert record.evidence.ss_res == (0.5, 0.0) and record.evidence.confusion_matrix is None and record.verified
     assert record.key == ("spiked", "smoke", "toy", "both", 0) and record.table == ("spiked", "smoke") and record.ok
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.seed = 3
@@ -308,10 +325,12 @@ def test_record_keeps_null_and_absent_apart():
 
 def test_a_failed_result_round_trips_with_empty_sections():
     result = json.loads(json.dumps(valid_result()))
-    result.update(status="failed", error="RuntimeError: boom", metrics={}, diagnostics={}, curves={"train_loss": [1.0]})
+    result.update(status="failed", error="RuntimeError: boom", metrics={}, evidence=None, diagnostics={},
+                  curves={"train_loss": [1.0]})
     result["submission"]["parameters"] = None
     record = ResultRecord.from_dict(result)
     assert record.to_dict() == result and not record.ok and record.metrics.headline is None
+    assert record.evidence is None and not record.verified
 
 
 def test_record_accepts_the_harness_in_memory_dicts():
@@ -337,10 +356,11 @@ def test_record_refuses_invalid_results():
 
 
 def _version_0(result: dict) -> dict:
-    """A made-up version 0: the headline metric was called "score"."""
+    """A made-up version 0: the headline metric was called "score" (and, as in version 1, no evidence)."""
     old = json.loads(json.dumps(result))
     old["schema_version"] = 0
     old["metrics"]["score"] = old["metrics"].pop("r2")
+    del old["evidence"]
     return old
 
 
@@ -351,7 +371,7 @@ def _migrate_0_to_1(result: dict) -> dict:
 
 def test_older_results_are_upgraded_when_read(monkeypatch, tmp_path):
     monkeypatch.setitem(results_module.MIGRATIONS, 0, _migrate_0_to_1)
-    current = json.loads(json.dumps(valid_result()))
+    current = json.loads(json.dumps(dict(valid_result(), evidence=None)))  # 0 -> 1 -> 2: no evidence
     old = _version_0(current)
     before = copy.deepcopy(old)
     assert upgrade_result(old) == current
@@ -366,8 +386,8 @@ def test_upgrade_refuses_versions_it_cannot_read(monkeypatch):
     old = _version_0(valid_result())
     with pytest.raises(InputError, match="schema_version 0, for which no migration to 1 is registered"):
         upgrade_result(old)
-    with pytest.raises(InputError, match="schema_version 2, newer than the 1"):
-        ResultRecord.from_dict(dict(valid_result(), schema_version=2))
+    with pytest.raises(InputError, match="schema_version 3, newer than the 2"):
+        ResultRecord.from_dict(dict(valid_result(), schema_version=3))
     monkeypatch.setitem(results_module.MIGRATIONS, 0, lambda result: result)  # forgets to bump the version
     with pytest.raises(RuntimeError, match="did not produce version 1"):
         upgrade_result(old)
@@ -399,3 +419,53 @@ def test_rewriting_a_file_keeps_its_mode(tmp_path):
     path.chmod(0o640)
     write_result(path, valid_result())
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+# ------------------------------------------------------------------ version 2: evidence
+
+
+def test_version_1_results_migrate_to_evidence_null():
+    """A version-1 result (as the 594 of the leaderboard were) reads as version 2 without evidence."""
+    current = json.loads(json.dumps(valid_result()))
+    old = dict(current, schema_version=1)
+    del old["evidence"]
+    upgraded = upgrade_result(old)
+    assert upgraded == dict(current, evidence=None) and "evidence" not in old
+    record = ResultRecord.from_dict(old)
+    assert record.schema_version == 2 and record.evidence is None and not record.verified and record.ok
+
+
+def test_a_version_2_result_must_state_its_evidence():
+    result = valid_result()
+    del result["evidence"]
+    with pytest.raises(InputError, match="'evidence' is a required property"):
+        ResultRecord.from_dict(result)
+
+
+def test_recompute_metrics_follows_the_definitions():
+    from mmphase_bench.harness.results import recompute_metrics
+
+    metrics = recompute_metrics({"kind": "classification", "confusion_matrix": [[3, 1, 0], [0, 2, 2], [0, 0, 0]]})
+    assert metrics == {"top1": 5 / 8, "balanced_accuracy": (3 / 4 + 2 / 4) / 2}  # the empty class has no recall
+    assert recompute_metrics({"kind": "regression", "ss_res": [1.0, 0.0, 2.0, 0.0], "ss_tot": [4.0, 0.0, 0.0, 3.0]}) == \
+        {"r2": (0.75 + 1.0 + 0.0 + 1.0) / 4}  # sklearn's finite convention for constant columns
+    for bad, message in [({"kind": "classification", "confusion_matrix": [[1, 2]]}, "square"),
+                         ({"kind": "classification", "confusion_matrix": [[0, 0], [0, 0]]}, "no counts"),
+                         ({"kind": "regression", "ss_res": [1.0], "ss_tot": [1.0, 2.0]}, "one length"),
+                         ({"kind": "regression", "ss_res": [float("inf")], "ss_tot": [1.0]}, "finite"),
+                         ({"kind": "other"}, "kind")]:
+        with pytest.raises(InputError, match=message):
+            recompute_metrics(bad)
+
+
+def test_array_hashes_use_canonical_bytes():
+    import hashlib
+
+    from mmphase_bench.harness.results import array_sha256
+
+    labels = np.array([2, 0, 1], dtype=np.int32)
+    assert array_sha256(labels, "classification") == hashlib.sha256(np.array([2, 0, 1], dtype="<i8").tobytes()).hexdigest()
+    values = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(3, 2))
+    assert array_sha256(values, "regression") == hashlib.sha256(np.arange(6, dtype="<f8").tobytes()).hexdigest()
+    assert array_sha256(np.arange(3.0), "regression") == array_sha256(np.arange(3.0).reshape(3, 1), "regression")
+    assert array_sha256(values, "regression") != array_sha256(values[::-1], "regression")

@@ -99,17 +99,32 @@ def test_single_seed_has_zero_sd_and_zero_width_interval(template):
     assert row.rank == "1"
 
 
-def test_overall_is_mean_over_seeds_of_mean_over_cells(template):
-    # seed 2 has only one cell: the mean of per-seed means differs from the grand mean of all values.
+def test_overall_uses_complete_seeds_only(template):
+    # seed 2 has only one cell (a high one): it is partial, so neither the cells, the overall score,
+    # its interval nor the seed count include it.
     array = np.array([[0.2, 0.4, 0.6], [0.3, 0.5, 0.7], [0.9, np.nan, np.nan]])
     table = only_table(grid(template, {"alpha": array}, CELLS))
     (row,) = table.rows
-    per_seed = np.nanmean(array, axis=1)
-    assert row.seeds == 3
+    per_seed = array[:2].mean(axis=1)
+    assert (row.seeds, row.partial_seeds, row.seeds_text) == (2, 1, "2 (+1 partial)")
     assert row.overall == pytest.approx(per_seed.mean(), rel=1e-12)
-    assert row.overall != pytest.approx(np.nanmean(array))  # the test can tell the two apart
+    assert row.overall != pytest.approx(np.nanmean(array, axis=1).mean())  # the old rule (all seeds) differs
     assert row.ci == pytest.approx(t_interval(per_seed), rel=1e-12)
-    assert row.cells["ca_only"] == pytest.approx([0.4, 0.5])  # the missing seed is not padded
+    assert row.cells == {"both": [0.2, 0.3], "ca_only": [0.4, 0.5], "cp_only": [0.6, 0.7]}
+    assert row.complete and row.rank == "1"
+
+
+def test_padding_one_cell_with_extra_seeds_changes_nothing(template):
+    """The issue's probe: extra seeds of a submission's easiest cell leave its score and rank alone."""
+    values = {"low": separated(0.3), "mid": separated(0.5), "high": separated(0.7)}
+    before = only_table(grid(template, values, CELLS))
+    padded = np.vstack([values["low"], np.array([[1.0, np.nan, np.nan]] * 5)])
+    after = only_table(grid(template, {**values, "low": padded}, CELLS))
+    assert ranks_of(after) == ranks_of(before) == [("high", "1"), ("mid", "2"), ("low", "3")]
+    for old, new in zip(before.rows, after.rows):
+        assert (new.overall, new.ci, new.seeds, new.cells) == (old.overall, old.ci, old.seeds, old.cells)
+    assert [row.partial_seeds for row in after.rows] == [0, 0, 5]
+    assert after.rows[-1].seeds_text == "3 (+5 partial)"
 
 
 def test_interval_is_the_95_percent_t_interval(template):
@@ -251,3 +266,15 @@ def test_a_submission_missing_cells_is_listed_last_and_unranked(template):
     assert [row.submission for row in table.rows] == ["complete", "partial"]
     assert [row.rank for row in table.rows] == ["1", "-"]
     assert [row.complete for row in table.rows] == [True, False]
+    partial = table.rows[1]
+    assert (partial.overall, partial.ci, partial.seeds, partial.partial_seeds) == (None, None, 0, 1)
+    assert partial.cells == {"both": [1.0]} and partial.seeds_text == "0 (+1 partial)"
+
+
+def test_rows_without_a_complete_seed_are_listed_by_name_after_the_ranked(template):
+    # each of "zeta" and "eta" covers every cell, but never on one seed: no complete seed, unranked
+    results = [make(template, "ranked", cell, 0, 0.1) for cell in ("both", "ca_only")]
+    results += [make(template, name, cell, seed, 0.9) for name in ("zeta", "eta") for seed, cell in enumerate(("both", "ca_only"))]
+    (table,) = build_tables(results)
+    assert ranks_of(table) == [("ranked", "1"), ("eta", "-"), ("zeta", "-")]
+    assert table.rows[1].cells == {"both": [0.9], "ca_only": [0.9]} and table.rows[1].seeds_text == "0 (+2 partial)"

@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "mmphase_bench" / "leaderboard"
 #: module -> the leaderboard modules it may import (a lower layer never imports a higher one)
 ALLOWED = {
+    "integrity": set(),
     "aggregate": set(),
     "render": {"aggregate"},
-    "store": set(),
+    "store": {"integrity"},
     "publish": {"store"},
     "build": {"store", "render", "aggregate"},
     "reproduce": {"store"},
+    "verify": {"reproduce", "store"},
 }
 
 
@@ -91,11 +93,13 @@ def test_every_published_result_round_trips_through_the_record():
 
 
 def _a_result(tmp_path: Path) -> Path:
-    """A run folder with one publishable result (a committed one)."""
-    source = next((ROOT / "leaderboard" / "results" / "spiked").rglob("*.json"))
+    """A run folder with one publishable result: a fresh one, so it carries the evidence that check
+    recomputes its metrics from (a committed legacy result is publishable only where it is listed)."""
+    from mmphase_bench.harness.runner import RunConfig, run_benchmark
+
     run = tmp_path / "run"
-    (run / "spiked" / "x").mkdir(parents=True)
-    (run / "spiked" / "x" / source.name).write_text(source.read_text())
+    run_benchmark(RunConfig(models=("linear-cca",), suite="spiked", cells=("both",), scale="small", seeds=(0,),
+                            out=run, device="cpu"))
     return run
 
 

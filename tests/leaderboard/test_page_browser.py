@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from mmphase_bench.harness.results import validate_result  # noqa: E402
 from mmphase_bench.leaderboard.build import build, check  # noqa: E402
 from mmphase_bench.leaderboard.store import relative_path  # noqa: E402
+from leaderboard_evidence import matching_evidence  # noqa: E402  (tests/leaderboard helper)
 
 #: spiked (small): submission -> cell -> per-seed R^2. Overall order charlie > alpha > bravo; by "both":
 #: bravo (-0.49) < charlie (-0.05) < alpha (0.11), which as text would be charlie < bravo < alpha;
@@ -45,10 +46,13 @@ def board(tmp_path_factory):
     def add(suite, submission, cell, seed, metric, value, config=None, placement=None):
         result = copy.deepcopy(template)
         result.update(suite=suite, scale="small", seed=seed, metrics={metric: value})
-        result["submission"].update(name=submission, family="CA" if submission == "alpha" else "CP")
+        # Invented submissions, not the built-in whose run is the template (a built-in's name is reserved).
+        result["submission"].update(name=submission, family="CA" if submission == "alpha" else "CP",
+                                    source=f"module:example_models:{submission.title()}")
         result["cell"]["name"] = cell
         if config is not None:
             result["cell"].update(config=config, placement=placement)
+        result = matching_evidence(result)  # check recomputes the invented metrics from the evidence
         validate_result(result)
         path = board / relative_path(result)
         path.parent.mkdir(parents=True, exist_ok=True)

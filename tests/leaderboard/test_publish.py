@@ -128,18 +128,19 @@ def test_refuses_a_schema_invalid_result(run_dir, tmp_path):
     assert reason.startswith("not a valid result") and "metrics/top1" in reason
 
 
-def test_refuses_a_duplicate_within_the_run(run_dir, tmp_path):
+def test_refuses_every_result_of_a_key_that_appears_twice_in_the_run(run_dir, tmp_path):
     original = run_dir / "spiked" / "unimodal" / "both__seed0.json"
     copy = run_dir / "again" / "copy.json"
     copy.parent.mkdir()
     shutil.copy(original, copy)
     report = publish(run_dir, tmp_path / "board")
-    assert len(report.refused) == 1
-    (refused, reason), = report.refused
-    kept = ({str(original), str(copy)} - {refused}).pop()
-    assert reason == f"duplicate of {kept} in the same run"
-    assert len(report.published) == 16
-    assert len(list((tmp_path / "board").rglob("*.json"))) == 16
+    assert sorted(path for path, _ in report.refused) == sorted([str(original), str(copy)])
+    for refused, reason in report.refused:
+        other = ({str(original), str(copy)} - {refused}).pop()
+        assert reason == (f"2 results of the run are spiked (small) unimodal / both / seed 0 (also {other}); "
+                          "none of them is published")
+    assert len(report.published) == 15 and "results/spiked/unimodal/both__seed0.json" not in report.published
+    assert len(list((tmp_path / "board").rglob("*.json"))) == 15
 
 
 def test_refuses_a_key_already_published_with_other_content(run_dir, tmp_path):
@@ -149,7 +150,7 @@ def test_refuses_a_key_already_published_with_other_content(run_dir, tmp_path):
     before = target.read_bytes()
     source = run_dir / "spiked" / "unimodal" / "both__seed0.json"
     result = load(source)
-    result["metrics"]["r2"] = 0.99
+    result["provenance"]["wall_time_s"] += 1.0  # other content that is still a valid result
     write(source, result)
     report = publish(run_dir, board)
     assert report.published == []

@@ -17,6 +17,8 @@ from mmphase_bench.leaderboard.build import build, check
 from mmphase_bench.leaderboard.render import render_all, render_html, render_markdown
 from mmphase_bench.leaderboard.store import relative_path
 
+from leaderboard_evidence import matching_evidence  # noqa: E402  (tests/leaderboard helper)
+
 STEREO_CELLS = {  # name -> (jitter, noise_y); names sort differently from (jitter, noise_y)
     "jitter0.5-noise0.9": (0.5, 0.9), "jitter0-noise0.2": (0.0, 0.2), "jitter0.5-noise0.2": (0.5, 0.2),
     "jitter0-noise0.9": (0.0, 0.9),
@@ -40,12 +42,14 @@ def template(tmp_path_factory):
 def make(template, *, suite, scale, submission, family, cell, seed, value, metric, config=None, placement=None):
     result = copy.deepcopy(template)
     result.update(suite=suite, scale=scale, seed=seed, metrics={metric: value, "penalty": 0.01})
-    result["submission"].update(name=submission, family=family)
+    # a built-in's source is reserved for its own name: these invented submissions come from a module
+    result["submission"].update(name=submission, family=family, source="module:example_models:Model")
     result["cell"]["name"] = cell
     if config is not None:
         result["cell"]["config"] = config
     if placement is not None:
         result["cell"]["placement"] = placement
+    result = matching_evidence(result)  # check recomputes the invented metrics from the evidence
     validate_result(result)
     return result
 
@@ -102,9 +106,12 @@ def tables(results):
     return {t.title: t for t in build_tables(results)}
 
 
-def overall(cells: dict[str, list[float]]) -> tuple[float, float, float]:
-    """Mean over seeds of the mean over cells, with its 95% t interval."""
-    seeds = max(len(v) for v in cells.values())
+def overall(cells: dict[str, list[float]], columns) -> tuple[float, float, float] | None:
+    """Mean over the complete seeds (a value on every one of ``columns``) of the mean over cells, with
+    its 95% t interval; None without a complete seed."""
+    if set(cells) != set(columns):
+        return None
+    seeds = min(len(v) for v in cells.values())
     per_seed = np.array([np.mean([v[s] for v in cells.values() if s < len(v)]) for s in range(seeds)])
     if seeds == 1:
         return per_seed[0], per_seed[0], per_seed[0]
@@ -165,11 +172,17 @@ def test_readme_rows_have_ranks_and_numbers(rendered, values, tables):
                     assert text == "-"
                 else:
                     assert text == f"{np.mean(per_seed):.3f} ± {np.std(per_seed, ddof=1):.3f}"
-            mean, low, high = overall(table_values[submission])
-            assert row[-2] == f"{mean:.3f} [{low:.3f}, {high:.3f}]"
-            assert row[-1] == str(max(len(v) for v in table_values[submission].values()))
+            expected = overall(table_values[submission], cells)
+            if expected is None:  # no complete seed: all its seeds are partial, no overall score
+                assert row[0] == "-" and row[-2] == "-"
+                assert row[-1] == f"0 (+{max(len(v) for v in table_values[submission].values())} partial)"
+            else:
+                mean, low, high = expected
+                assert row[-2] == f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+                assert row[-1] == str(min(len(v) for v in table_values[submission].values()))
     ranks = [row[0] for row in found["spiked (small): R^2"][1:]]
     assert all(re.fullmatch(r"=?[1-9]|-", rank) for rank in ranks)  # "-": a submission missing cells
+    assert ranks[-1] == "-" and found["spiked (small): R^2"][-1][1] == "gamma"
 
 
 def test_readme_without_results():
@@ -190,7 +203,7 @@ def test_readme_table_survives_a_pipe_in_a_name(template):
 def test_csv_has_one_row_per_submission_suite_and_cell(rendered, values, tables):
     rows = list(csv.DictReader(io.StringIO(rendered["leaderboard.csv"])))
     assert list(rows[0]) == ["suite", "scale", "submission", "family", "cell", "regime", "metric", "mean", "sd",
-                             "n_seeds", "rank", "overall"]
+                             "n_seeds", "rank", "overall", "partial_seeds"]
     expected = {(suite, scale, submission, cell): per_seed
                 for (suite, scale), table in values.items() for submission, cells in table.items()
                 for cell, per_seed in cells.items()}
@@ -207,7 +220,11 @@ def test_csv_has_one_row_per_submission_suite_and_cell(rendered, values, tables)
         table = tables[f"{row['suite']} ({row['scale']})"]
         (ranked,) = [r for r in table.rows if r.submission == row["submission"]]
         assert row["rank"] == ranked.rank
-        assert float(row["overall"]) == pytest.approx(overall(values[key[:2]][key[2]])[0], abs=1e-6)
+        score = overall(values[key[:2]][key[2]], [c.name for c in table.columns])
+        if score is None:
+            assert (row["overall"], row["rank"], row["partial_seeds"]) == ("", "-", str(len(per_seed)))
+        else:
+            assert float(row["overall"]) == pytest.approx(score[0], abs=1e-6) and row["partial_seeds"] == "0"
     regimes = {(row["suite"], row["cell"]): row["regime"] for row in rows}
     assert regimes[("spiked", "ca_only")] == "ca_only"
     assert regimes[("stereo-dsprites", "jitter0.5-noise0.9")] == "neither"
@@ -216,7 +233,7 @@ def test_csv_has_one_row_per_submission_suite_and_cell(rendered, values, tables)
 def test_csv_without_results_is_only_the_header():
     rendered = render_all([])
     assert rendered["leaderboard.csv"].splitlines() == [
-        "suite,scale,submission,family,cell,regime,metric,mean,sd,n_seeds,rank,overall"]
+        "suite,scale,submission,family,cell,regime,metric,mean,sd,n_seeds,rank,overall,partial_seeds"]
 
 
 # ------------------------------------------------------------------------------------------------ HTML
@@ -295,7 +312,11 @@ def test_html_cells_carry_sortable_values(rendered, values):
                 assert (text, value) == ("-", "")
             else:
                 assert float(value) == pytest.approx(np.mean(per_seed), abs=1e-6)
-        assert float(row[-2][1]) == pytest.approx(overall(values[("spiked", "small")][submission])[0], abs=1e-6)
+        expected = overall(values[("spiked", "small")][submission], SPIKED_CELLS)
+        if expected is None:
+            assert row[-2] == ["-", ""]
+        else:
+            assert float(row[-2][1]) == pytest.approx(expected[0], abs=1e-6)
 
 
 NAMESPACE_ATTRIBUTES = re.compile(r'\s(xmlns(?::\w+)?|rdf:resource)="https?://[^"]*"')
@@ -346,6 +367,24 @@ def test_html_escapes_names(template):
     assert "<i>" not in text
     assert "x&lt;i&gt;&amp;&#34;y" in text  # Jinja2's autoescaping
     assert [row[1] for row in Page(text).tables[0]["rows"]] == [[name, name]]
+
+
+def test_both_pages_state_the_complete_seeds_rule_and_show_partial_seeds(template):
+    """Extra seeds on one cell are shown as partial and change neither the cells nor the score."""
+    results = [make(template, suite="spiked", scale="small", submission="alpha", family="CA", cell=cell, seed=seed,
+                    value=0.5 + 0.01 * seed, metric="r2") for cell in ("both", "ca_only") for seed in (0, 1)]
+    results += [make(template, suite="spiked", scale="small", submission="alpha", family="CA", cell="both", seed=seed,
+                     value=1.0, metric="r2") for seed in (2, 3, 4)]
+    pages = render_all(results)
+    readme = pages["README.md"]
+    assert "Complete seeds only: a seed counts when the submission has a result for it on every cell" in readme
+    ((_, rows),) = markdown_tables(readme).items()
+    assert rows[1] == ["1", "alpha", "CA", "0.505 ± 0.007", "0.505 ± 0.007", "0.505 [0.441, 0.569]", "2 (+3 partial)"]
+    page = pages["index.html"]
+    assert '<p class="rule">Complete seeds only: a seed counts when the submission has a result for it on every cell' in page
+    row = Page(page).tables[0]["rows"][0]
+    assert row[-1] == ["2 (+3 partial)", "2"] and row[3][0] == "0.505 ± 0.007"
+    assert list(csv.DictReader(io.StringIO(pages["leaderboard.csv"])))[0]["partial_seeds"] == "3"
 
 
 def test_html_without_results():

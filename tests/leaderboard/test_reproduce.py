@@ -3,6 +3,7 @@ unreproducible results are reported."""
 
 import copy
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,17 +17,21 @@ from mmphase_bench.leaderboard.store import relative_path
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "mmphase_bench/examples/linear_autoencoder.py:LinearPredictor"  # a file submission, by relative path
+#: The example as a submission of the leaderboard: its file under ``submissions/``, recorded relative to the folder.
+SUBMITTED = "submissions/linear_autoencoder.py:LinearPredictor"
 
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """A leaderboard folder holding real smoke-scale results: two built-ins and the example file
-    submission, on two spiked cells and two seeds."""
+    submission (under the leaderboard's ``submissions/``), on two spiked cells and two seeds."""
     run = tmp_path_factory.mktemp("reproduce-run")
     board = tmp_path_factory.mktemp("reproduce-board")
+    (board / "submissions").mkdir()
+    shutil.copy(ROOT / EXAMPLE.split(":")[0], board / "submissions")
     with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)  # the example's recorded source is relative to the repository root
-        results = run_benchmark(RunConfig(models=("linear-cca", "unimodal", EXAMPLE), suite="spiked", cells=("both", "neither"),
+        patch.chdir(board)  # the submission's recorded source is relative to the leaderboard folder
+        results = run_benchmark(RunConfig(models=("linear-cca", "unimodal", SUBMITTED), suite="spiked", cells=("both", "neither"),
                                           scale="smoke", seeds=(0, 1), out=run, device="cpu"))
     assert len(results) == 12 and all(r["status"] == "ok" for r in results)
     for result in results:
@@ -58,7 +63,8 @@ def test_plan_has_one_run_per_submission_with_its_cells_and_seeds(published, tmp
         assert plan.config.scale == "smoke" and plan.config.out == tmp_path / "again" / "smoke"
         assert not plan.source_changed
         assert f"--model {plan.model_spec} --suite spiked" in plan.command
-    assert {plan.model_spec for plan in plans} == {"linear-cca", "unimodal", EXAMPLE}
+    assert {plan.model_spec for plan in plans} == {"linear-cca", "unimodal", f"{published.resolve() / SUBMITTED}"}
+    assert plans.skipped == []
     only = plan_reproduction(published, tmp_path, models=("unimodal",))
     assert [plan.name for plan in only] == ["unimodal"]
 
@@ -147,3 +153,17 @@ def test_provenance_records_the_torch_thread_count(published):
 
 def _key(result: dict) -> tuple:
     return result["suite"], result["scale"], result["submission"]["name"], result["cell"]["name"], result["seed"]
+
+
+def test_a_file_source_outside_submissions_runs_only_when_allowed(published, tmp_path, monkeypatch, capsys):
+    board = tmp_path / "board"
+    shutil.copytree(published / "results", board / "results")  # the results without their submissions/ folder
+    monkeypatch.chdir(published)  # where the recorded relative path still finds the file
+    source = f"file:{SUBMITTED}"
+    (skipped,) = plan_reproduction(board, tmp_path / "again", models=("linear-predictor",)).skipped
+    assert skipped.reason.startswith(f"untrusted source {source!r}: not a built-in model") and skipped.results == 4
+    (plan,) = plan_reproduction(board, tmp_path / "again", models=("linear-predictor",), allow_sources=[source])
+    assert plan.model_spec == SUBMITTED and plan.source_changed is False
+    code = main(["leaderboard", "reproduce", "--leaderboard", str(board), "--model", "linear-predictor", "--out",
+                 str(tmp_path / "again"), "--device", "cpu", "--allow-source", source])
+    assert code == 0 and "4 results compared: 4 identical" in capsys.readouterr().out

@@ -1,0 +1,146 @@
+"""Results that verify themselves: the checks behind ``mmphase leaderboard check`` on the metrics of
+each result file (used by :mod:`mmphase_bench.leaderboard.store`, so by ``check``, ``build`` and
+``publish``).
+
+* Every headline metric is recomputed from the result's ``evidence`` (the test confusion matrix, or
+  the sums of squares per target column; :func:`mmphase_bench.harness.results.recompute_metrics`)
+  and must agree to :data:`METRIC_TOLERANCE`.
+* The metrics must be exactly the task's (:data:`~mmphase_bench.harness.results.TASK_METRICS`) plus
+  the probe's ``penalty`` (one of the probe's grid), in range and finite; ``ok`` with empty metrics
+  is refused.
+* A file above :data:`MAX_RESULT_BYTES` is refused before it is read or parsed.
+* Legacy results (schema version 1, migrated to version 2 with ``evidence: null``; they were not
+  re-run) cannot be recomputed: one is accepted only if its exact bytes, as they are in the folder
+  (after the migration), are listed in the folder's :data:`LEGACY_MANIFEST`: ``sha256  results/...json``
+  lines, the format of ``sha256sum``, so ``cd leaderboard && sha256sum -c legacy-results.sha256``
+  checks it too. The manifest was written once, by
+  :func:`mmphase_bench.leaderboard.store.write_legacy_manifest`, when the version-1 results were
+  migrated, and is never extended: new and re-run results carry evidence, and a listed file that is
+  edited no longer matches its line. The leaderboard marks legacy results as unverified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from mmphase_bench.errors import FileFormatError, InputError
+from mmphase_bench.harness.probe import ALPHA_GRID, C_GRID
+from mmphase_bench.harness.results import TASK_METRICS, ResultRecord, protocol_hash, recompute_metrics
+
+#: Largest result file accepted, checked before the file is read. The largest of the 594 published
+#: (version-1) results is 4,641 bytes, and one with evidence about 5 kB; this leaves room for
+#: paper-scale results with long loss curves and refuses padded or junk files.
+MAX_RESULT_BYTES = 1_048_576
+#: Largest difference between a stored headline metric and the one its evidence gives.
+METRIC_TOLERANCE = 1e-12
+#: The legacy manifest, in the leaderboard folder: the exact bytes of the evidence-less results.
+LEGACY_MANIFEST = "legacy-results.sha256"
+#: The penalties the probe chooses from, per task kind.
+PENALTY_GRIDS = {"classification": C_GRID, "regression": ALPHA_GRID}
+_MANIFEST_LINE = re.compile(r"^([0-9a-f]{64})  (\S.*)$")
+
+
+def sha256_bytes(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def read_legacy_manifest(root: str | Path) -> dict[str, str]:
+    """``results/...json -> sha256`` of the folder's legacy manifest ({} when there is none);
+    :class:`FileFormatError` (one line naming the file and the line) for a malformed one."""
+    path = Path(root) / LEGACY_MANIFEST
+    if not path.is_file():
+        return {}
+    listed: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = _MANIFEST_LINE.match(line)
+        if not match or match.group(2) in listed:
+            raise FileFormatError(f"{LEGACY_MANIFEST}: line {number} is not a 'sha256  results/...json' line of a new path")
+        listed[match.group(2)] = match.group(1)
+    return listed
+
+
+@lru_cache(maxsize=None)
+def _suite_kind(suite: str) -> str | None:
+    from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
+
+    return get_suite(suite).task.kind if suite in SUITE_BUILDERS else None
+
+
+def task_kind(record: ResultRecord) -> str:
+    """classification or regression: the registered suite's task, else the evidence's, else the metrics'."""
+    kind = _suite_kind(record.suite)
+    if kind is not None:
+        return kind
+    if record.evidence is not None:
+        return record.evidence.kind
+    return "regression" if record.metrics.r2 is not None else "classification"
+
+
+def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | None:
+    """Why the metrics of an ``ok`` result cannot be trusted, or None: empty metrics, metrics missing
+    for the task or not the task's, values out of range or not finite, a penalty the probe does not
+    try, evidence missing (allowed only when ``legacy``: the file is listed in the legacy manifest),
+    evidence inconsistent with the test size, or giving other metrics than the stored ones; and, for
+    every result, a protocol hash that is not the hash of what the record says it covers."""
+    if not record.ok:
+        return None
+    if record.scale_config is not None:  # the hash is recomputable from what the record says it covers
+        expected = protocol_hash(record.suite, record.cell.config, record.scale_config, record.submission.source_hash,
+                                 protocol=record.provenance.protocol_version)
+        if expected != record.provenance.protocol_hash:
+            return ("provenance/protocol_hash does not match the protocol version, suite, cell, scale and source "
+                    "hash the result records")
+    metrics = {name: value for name, value in record.metrics.to_dict().items() if value is not None}
+    if not metrics:
+        return "status ok but the metrics are empty"
+    kind = task_kind(record)
+    required = TASK_METRICS[kind]
+    extra = sorted(set(metrics) - set(required) - {"penalty"})
+    if extra:
+        return f"extra metric(s) {', '.join(extra)} for a {kind} result (allowed: {', '.join(required)}, penalty)"
+    missing = [name for name in required if name not in metrics]
+    if missing:
+        return f"missing metric(s) {', '.join(missing)} for a {kind} result"
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            return f"metrics/{name} = {value} is not finite"
+    for name in required:
+        low, text = (-math.inf, "R^2 is at most 1") if name == "r2" else (0.0, "[0, 1]")
+        if not low <= metrics[name] <= 1.0:
+            return f"metrics/{name} = {metrics[name]!r} is out of range ({text})"
+    if "penalty" in metrics and metrics["penalty"] not in PENALTY_GRIDS[kind]:
+        grid = ", ".join(f"{value:g}" for value in PENALTY_GRIDS[kind])
+        return f"metrics/penalty = {metrics['penalty']!r} is not one the probe tries ({grid})"
+    evidence = record.evidence
+    if evidence is None:
+        if legacy:
+            return None
+        return f"no evidence to recompute its metrics from (only legacy results listed in {LEGACY_MANIFEST} may lack it)"
+    if evidence.kind != kind:
+        return f"evidence is for {evidence.kind} but the result is {kind}"
+    n_test = (record.scale_config or {}).get("n_test")
+    if isinstance(n_test, int) and evidence.n != n_test:
+        return f"evidence/n = {evidence.n} differs from the scale's test size {n_test}"
+    if kind == "classification":
+        if evidence.confusion_matrix is None or evidence.ss_res is not None or evidence.ss_tot is not None:
+            return "classification evidence must hold a confusion_matrix and no sums of squares"
+        total = sum(sum(row) for row in evidence.confusion_matrix)
+        if total != evidence.n:
+            return f"evidence/confusion_matrix sums to {total}, not to the test size {evidence.n}"
+    else:
+        if evidence.ss_res is None or evidence.ss_tot is None or evidence.confusion_matrix is not None:
+            return "regression evidence must hold ss_res and ss_tot and no confusion matrix"
+        if evidence.n < 2:
+            return f"evidence/n = {evidence.n}: R^2 needs at least 2 test examples"
+    try:
+        recomputed = recompute_metrics(evidence)
+    except InputError as error:
+        return f"evidence: {error}"
+    for name in required:
+        if not abs(metrics[name] - recomputed[name]) <= METRIC_TOLERANCE:
+            return f"metrics/{name} = {metrics[name]!r} mismatches the {recomputed[name]!r} its evidence gives"
+    return None
