@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -148,7 +149,10 @@ def load_folder(root: Path) -> tuple[list[StoredResult], list[str]]:
     for path in sorted(base.rglob("*.json")) if base.is_dir() else []:
         where = path.relative_to(root)
         try:
-            size = path.stat().st_size
+            status = path.lstat()
+            if not stat.S_ISREG(status.st_mode):  # a link, FIFO or device: never opened (a FIFO would block)
+                continue  # check_results reports it as a stray file
+            size = status.st_size
             if size > MAX_RESULT_BYTES:
                 problems.append(f"{where}: {size} bytes, above the {MAX_RESULT_BYTES}-byte size limit of a result file")
                 continue

@@ -214,3 +214,21 @@ def test_an_unsafe_submission_name_is_refused_at_load_time(tmp_path, name, monke
                  "--seeds", "0", "--out", str(out), "--device", "cpu"]) == 2
     assert "is not a safe name" in capsys.readouterr().err
     assert not (tmp_path / "deep").exists()  # nothing written, in --out or outside it
+
+
+def test_a_fifo_named_like_a_result_is_reported_and_never_opened(tmp_path):
+    """Opening a FIFO blocks until a writer comes: check must report it without reading it."""
+    import os
+    import threading
+
+    from mmphase_bench.leaderboard.store import check_results
+
+    (tmp_path / "results" / "spiked" / "x").mkdir(parents=True)
+    fifo = tmp_path / "results" / "spiked" / "x" / "both__seed0.json"
+    os.mkfifo(fifo)
+    found: list = []
+    worker = threading.Thread(target=lambda: found.extend(check_results(tmp_path)[1]), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "check blocked on the FIFO"
+    assert any("both__seed0.json" in problem and "not a result file" in problem for problem in found), found
