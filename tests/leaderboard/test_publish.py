@@ -13,6 +13,8 @@ from mmphase_bench.harness.results import validate_result
 from mmphase_bench.leaderboard.publish import publish as publish_into
 from mmphase_bench.leaderboard.store import relative_path
 
+from leaderboard_evidence import rehash  # noqa: E402  (tests/leaderboard helper)
+
 
 def publish(run_dir, board):
     """Most tests start a new leaderboard: ``create=True`` (the default, False, has its own tests)."""
@@ -166,6 +168,7 @@ def test_refuses_a_protocol_version_other_than_the_tables(run_dir, tmp_path):
     newcomer = load(run_dir / "spiked" / "unimodal" / "both__seed0.json")
     newcomer["seed"] = 5
     newcomer["provenance"]["protocol_version"] = "harness/2"
+    rehash(newcomer)  # a consistent result of another protocol version, not a forged hash
     second = tmp_path / "second-run"
     write(second / "spiked" / "unimodal" / "both__seed5.json", newcomer)
     report = publish(second, board)
@@ -174,7 +177,7 @@ def test_refuses_a_protocol_version_other_than_the_tables(run_dir, tmp_path):
     assert "protocol version harness/2 differs from the harness/1 of the spiked (small) table" == reason
     assert not (board / "results/spiked/unimodal/both__seed5.json").exists()
     # another scale is another table: the new version is welcome there
-    write(second / "spiked" / "unimodal" / "both__seed5.json", dict(newcomer, scale="paper"))
+    write(second / "spiked" / "unimodal" / "both__seed5.json", rehash(dict(newcomer, scale="paper")))
     assert publish(second, board).published == ["results/spiked/unimodal/paper/both__seed5.json"]
 
 
@@ -183,7 +186,7 @@ def test_a_new_table_takes_the_protocol_version_of_its_first_result(run_dir, tmp
         if "linear-cca" in source.parts:
             result = load(source)
             result["provenance"]["protocol_version"] = "harness/2"
-            write(source, result)
+            write(source, rehash(result))
     report = publish(run_dir, tmp_path / "board")
     # sorted paths: linear-cca comes first, so its version sets the table's
     assert len(report.published) == 8 and all("/linear-cca/" in path for path in report.published)

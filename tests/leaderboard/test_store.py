@@ -12,6 +12,8 @@ import pytest
 
 from mmphase_bench.harness.results import validate_result
 from mmphase_bench.errors import MissingFileError
+
+from leaderboard_evidence import rehash  # noqa: E402  (tests/leaderboard helper)
 from mmphase_bench.leaderboard.build import build, check
 from mmphase_bench.leaderboard.store import RENDERED_FILES, load_folder, relative_path
 
@@ -86,7 +88,7 @@ def tampered(built_board, tmp_path_factory):
     write(path, dict(result, status="failed", error="RuntimeError: boom", metrics={}))
     path, result = a_result(board, OTHER_PROTOCOL)
     result["provenance"]["protocol_version"] = "harness/2"
-    write(path, result)
+    write(path, rehash(result))
     return check(board)
 
 
@@ -140,7 +142,7 @@ def test_protocol_versions_may_differ_between_tables(board):
     path, result = a_result(board)
     result["provenance"]["protocol_version"] = "harness/2"
     path.unlink()
-    write(board / relative_path(dict(result, scale="paper")), dict(result, scale="paper"))
+    write(board / relative_path(dict(result, scale="paper")), rehash(dict(result, scale="paper")))
     build(board)
     assert check(board) == []
 
