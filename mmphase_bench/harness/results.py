@@ -21,6 +21,13 @@ recomputes every published metric (:func:`recompute_metrics`) and a re-run can b
 The version-1 results had no evidence and were not re-run: the migration sets ``evidence`` to null,
 and such a result is accepted on the leaderboard only as a *legacy* result, listed by its exact bytes
 in the leaderboard's legacy manifest (see :mod:`mmphase_bench.leaderboard.store`).
+
+Version 3 added :class:`Probes`: two probe protocols beside the headline (converged) probe, computed
+from the same frozen features (:mod:`mmphase_bench.harness.probes`): the spectral probe (the converged
+probe on the top principal components; the recovery notion of Kamai et al. 2026) and the authors'
+short probe (``reference``, size chosen on validation; ``reference_literal``, best over sizes on the
+test split, for reproducing the paper only). The headline ``metrics`` and ``evidence`` are unchanged.
+The migration from version 2 sets ``probes`` to null; files are migrated when read, never rewritten.
 """
 
 from __future__ import annotations
@@ -48,7 +55,7 @@ from mmphase_bench._version import __version__
 from mmphase_bench.errors import InputError, InputTypeError
 from mmphase_bench.io.atomic import write_text_atomic
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The harness protocol (training loop, probe, diagnostics). Part of every protocol hash.
 PROTOCOL_VERSION = "harness/1"
 
@@ -58,9 +65,14 @@ def _v1_to_v2(result: dict) -> dict:
     return {**result, "schema_version": 2, "evidence": None}
 
 
+def _v2_to_v3(result: dict) -> dict:
+    """Version 2 had no extra probes: they become null (the file is not rewritten; re-run to get them)."""
+    return {**result, "schema_version": 3, "probes": None}
+
+
 #: Result-format migrations: ``MIGRATIONS[n]`` takes a schema-version-``n`` result dict and returns
 #: the same result as version ``n + 1`` (a new dict; it must set ``schema_version`` to ``n + 1``).
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 #: The headline metrics each task kind must have (and, with the probe's ``penalty``, the only ones allowed).
 TASK_METRICS = {"classification": ("top1", "balanced_accuracy"), "regression": ("r2",)}
@@ -297,6 +309,54 @@ class Evidence(_Section):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpectralProbe(_Section):
+    """The converged probe on the top-``r`` principal components of the training features, ``r``
+    log-spaced from 1 to ``width`` (:func:`mmphase_bench.harness.probes.spectral_probe`)."""
+
+    metric: Literal["top1", "r2"]
+    width: int  #: the numerical rank of the centred training features (the feature width, usually)
+    full: float  #: the metric on all ``width`` components
+    auc: float  #: the mean of the metric over log r (trapezoids on the rank grid)
+    r90: int | None  #: the smallest rank reaching 0.9 ``full``; null when ``full <= 0``
+    curve: tuple[dict, ...]  #: per rank: ``r``, the test metrics, ``penalty``
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceProbe(_Section):
+    """The authors' short probe (a linear layer, few Adam steps, raw features), the probe size chosen
+    on validation and scored on test (:func:`mmphase_bench.harness.probes.reference_probe`);
+    ``variant`` ``extension`` for regression (MSE, R^2: not in the paper)."""
+
+    metric: Literal["top1", "r2"]
+    variant: Literal["authors", "extension"]
+    value: float  #: the test score at the chosen size
+    size: int
+    steps: int
+    learning_rate: float
+    curve: tuple[dict, ...]  #: per probe size: ``n``, ``val`` and ``test`` scores
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferenceLiteral(_Section):
+    """The authors' short probe as their figure reports it: the best score over the probe sizes on
+    the split it is reported on (here test). For reproducing the paper only."""
+
+    metric: Literal["top1", "r2"]
+    value: float
+    size: int
+    note: Literal["for reproducing the paper only"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probes(_Section):
+    """The probe protocols recorded beside the headline (converged) probe."""
+
+    spectral: SpectralProbe
+    reference: ReferenceProbe
+    reference_literal: ReferenceLiteral
+
+
+@dataclass(frozen=True, kw_only=True)
 class Curves(_Section):
     """Per-epoch losses and the probe-size curve (one object per probe size, with ``n``)."""
 
@@ -352,6 +412,8 @@ class ResultRecord(_Section):
     metrics: Metrics
     #: what the metrics are recomputed from; null for a failed run and for legacy (version-1) results
     evidence: Evidence | None
+    #: the extra probe protocols; null for a failed run and for results older than version 3
+    probes: Probes | None
     curves: Curves
     diagnostics: Diagnostics
     training: dict

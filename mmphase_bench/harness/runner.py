@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from mmphase_bench.errors import InputError
 from mmphase_bench.harness.diagnostics import effective_rank, feature_canonical_correlations, nuisance_r2
 from mmphase_bench.harness.probe import linear_probe
+from mmphase_bench.harness.probes import extra_probes
 from mmphase_bench.harness.results import (
     SCHEMA_VERSION, protocol_hash, provenance, read_result, result_path, write_result,
 )
@@ -84,7 +85,7 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
                        "source_hash": loaded.source_hash, "parameters": None},
         "suite": suite.name, "cell": {"name": cell.name, "config": cell.config, "placement": placement},
         "scale": scale.name, "scale_config": scale.to_dict(), "seed": seed,
-        "metrics": {}, "evidence": None, "curves": {}, "diagnostics": {}, "training": {},
+        "metrics": {}, "evidence": None, "probes": None, "curves": {}, "diagnostics": {}, "training": {},
     }
     try:
         torch.manual_seed(seed)
@@ -95,22 +96,26 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
         result["curves"].update(train_loss=log.train_loss, val_loss=log.val_loss)
         # Small dense problems: multi-threaded BLAS is many times slower here than one thread.
         with threadpool_limits(1, user_api="blas"):
-            metrics, evidence, curve, diagnostics = _score(model, suite, scale, data, seed, device)
+            metrics, evidence, curve, diagnostics, probes = _score(model, suite, scale, data, seed, device)
         result["metrics"] = metrics
         result["evidence"] = evidence
+        result["probes"] = probes
         result["curves"]["probe_size"] = curve
         result["diagnostics"] = diagnostics
     except Exception as error:  # isolate the failure: record it, let the other cells go on
         logger.warning("%s on %s/%s seed %d failed: %s", loaded.name, suite.name, cell.name, seed, error)
-        result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, evidence=None, diagnostics={})
+        result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, evidence=None, probes=None,
+                      diagnostics={})
         result["training"]["traceback"] = traceback.format_exc(limit=5)
     fingerprints = {split: data[split].fingerprint for split in data}
     result["provenance"] = provenance(protocol=protocol, fingerprints=fingerprints, device=device, wall_time=time.perf_counter() - start)
     return result
 
 
-def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: torch.device) -> tuple[dict, dict, list, dict]:
-    """The frozen probe (metrics, their evidence, the probe-size curve) and the diagnostics of a trained model."""
+def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: torch.device) -> tuple[dict, dict, list, dict, dict]:
+    """The frozen probe (metrics, their evidence, the probe-size curve), the diagnostics and the extra
+    probe protocols (:func:`~mmphase_bench.harness.probes.extra_probes`) of a trained model, all from
+    the same cached features."""
     view = model.probe_view
     features = {split: embed_split(model, data[split], view, device).numpy() for split in data}
     for split, values in features.items():
@@ -120,6 +125,10 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
     probe = linear_probe(
         features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
         kind=suite.task.kind, sizes=scale.probe_sizes, seed=seed,
+    )
+    probes = extra_probes(
+        features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
+        kind=suite.task.kind, seed=seed,
     )
     diagnostics = {"effective_rank": effective_rank(features["test"]), "canonical_correlations": None, "nuisance_r2": {}}
     if data["train"].latents:
@@ -132,7 +141,7 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
         diagnostics["canonical_correlations"] = feature_canonical_correlations(
             features["train"], other["train"], features["test"], other["test"]
         )
-    return probe.metrics, probe.evidence, probe.curve, diagnostics
+    return probe.metrics, probe.evidence, probe.curve, diagnostics, probes
 
 
 def run_benchmark(config: RunConfig) -> list[dict]:
@@ -246,7 +255,8 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
             try:
                 write_result(path, result)
             except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
-                result.update(status="failed", error=f"invalid result: {error}", metrics={}, evidence=None, diagnostics={})
+                result.update(status="failed", error=f"invalid result: {error}", metrics={}, evidence=None, probes=None,
+                              diagnostics={})
                 write_result(path, result)
             results.append(result)
             bar.update()

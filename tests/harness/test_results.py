@@ -27,6 +27,14 @@ def valid_result() -> dict:
         "metrics": {"r2": 0.75, "penalty": 1.0},
         "evidence": {"kind": "regression", "n": 8, "ss_res": [0.5, 0.0], "ss_tot": [1.0, 0.0],
                      "predictions_sha256": "cd" * 32, "targets_sha256": "ef" * 32},
+        "probes": {
+            "spectral": {"metric": "r2", "width": 4, "full": 0.8, "auc": 0.6, "r90": 2,
+                         "curve": [{"r": 1, "r2": 0.3, "penalty": 1.0}, {"r": 2, "r2": 0.75, "penalty": 1.0},
+                                   {"r": 4, "r2": 0.8, "penalty": 0.1}]},
+            "reference": {"metric": "r2", "variant": "extension", "value": 0.4, "size": 100, "steps": 50,
+                          "learning_rate": 1e-3, "curve": [{"n": 100, "val": 0.45, "test": 0.4}]},
+            "reference_literal": {"metric": "r2", "value": 0.4, "size": 100, "note": "for reproducing the paper only"},
+        },
         "curves": {"probe_size": [{"n": 32, "r2": 0.5}, {"n": 64, "r2": 0.6}], "train_loss": [2.0, 1.5], "val_loss": [2.1, 1.7]},
         "diagnostics": {"effective_rank": 2.5, "canonical_correlations": [0.9, 0.5], "nuisance_r2": {}},
         "training": {"epochs": 2, "stopped": "max_epochs"},
@@ -41,9 +49,9 @@ def test_a_valid_result_validates():
     validate_result(valid_result())
 
 
-def test_the_schema_is_version_2_and_lists_the_required_keys():
+def test_the_schema_is_version_3_and_lists_the_required_keys():
     schema = result_schema()
-    assert schema["properties"]["schema_version"] == {"const": 2} and SCHEMA_VERSION == 2
+    assert schema["properties"]["schema_version"] == {"const": 3} and SCHEMA_VERSION == 3
     assert set(schema["required"]) == set(valid_result()) - {"scale_config"}
 
 
@@ -78,6 +86,11 @@ def test_removing_a_required_key_is_reported(key):
     (lambda r: r["evidence"].update(predictions_sha256="xyz"), "evidence/predictions_sha256"),
     (lambda r: r["evidence"].update(top1=0.5), "evidence"),
     (lambda r: r["evidence"].pop("n"), "evidence"),
+    (lambda r: r["probes"].pop("spectral"), "probes"),
+    (lambda r: r["probes"]["spectral"].update(r90=0), "probes/spectral/r90"),
+    (lambda r: r["probes"]["reference"].update(variant="paper"), "probes/reference/variant"),
+    (lambda r: r["probes"]["reference_literal"].update(note="headline"), "probes/reference_literal/note"),
+    (lambda r: r["probes"]["reference"]["curve"].append({"n": 5}), "probes/reference/curve/1"),
     (lambda r: r["metrics"].update(top1=1.5), "metrics/top1"),
     (lambda r: r["curves"]["probe_size"].append({"r2": 0.1}), "curves/probe_size/2"),
     (lambda r: r.update(extra=1), "(top level)"),
@@ -279,7 +292,9 @@ def _compare(cls, schema: dict, where: str) -> int:
 
 
 def test_the_record_and_the_schema_list_the_same_fields_and_types():
-    assert _compare(ResultRecord, result_schema(), "(top level)") == 15 + 5 + 3 + 4 + 7 + 3 + 3 + 14
+    # top level, submission, cell, metrics, evidence, probes (itself, spectral, reference, literal), curves,
+    # diagnostics, provenance
+    assert _compare(ResultRecord, result_schema(), "(top level)") == 16 + 5 + 3 + 4 + 7 + 3 + 6 + 7 + 4 + 3 + 3 + 14
 
 
 def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
@@ -299,6 +314,10 @@ def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
     schema["properties"]["evidence"]["required"].append("ss_res")
     with pytest.raises(AssertionError, match="evidence"):
         _compare(ResultRecord, schema, "(top level)")
+    schema = copy.deepcopy(result_schema())
+    schema["properties"]["probes"]["properties"]["spectral"]["properties"]["r90"]["type"] = "integer"
+    with pytest.raises(AssertionError, match="probes/spectral/r90"):
+        _compare(ResultRecord, schema, "(top level)")
 
 
 def test_record_round_trips_and_types_fields():
@@ -310,6 +329,8 @@ def test_record_round_trips_and_types_fields():
     assert record.metrics == Metrics(r2=0.75, penalty=1.0) and record.metrics.headline == ("r2", 0.75)
     assert record.curves.train_loss == (2.0, 1.5) and record.diagnostics.canonical_correlations == (0.9, 0.5)
     assert record.evidence.ss_res == (0.5, 0.0) and record.evidence.confusion_matrix is None and record.verified
+    assert record.probes.spectral.r90 == 2 and record.probes.spectral.curve[1]["r2"] == 0.75
+    assert record.probes.reference.variant == "extension" and record.probes.reference_literal.size == 100
     assert record.key == ("spiked", "smoke", "toy", "both", 0) and record.table == ("spiked", "smoke") and record.ok
     with pytest.raises(dataclasses.FrozenInstanceError):
         record.seed = 3
@@ -325,12 +346,12 @@ def test_record_keeps_null_and_absent_apart():
 
 def test_a_failed_result_round_trips_with_empty_sections():
     result = json.loads(json.dumps(valid_result()))
-    result.update(status="failed", error="RuntimeError: boom", metrics={}, evidence=None, diagnostics={},
+    result.update(status="failed", error="RuntimeError: boom", metrics={}, evidence=None, probes=None, diagnostics={},
                   curves={"train_loss": [1.0]})
     result["submission"]["parameters"] = None
     record = ResultRecord.from_dict(result)
     assert record.to_dict() == result and not record.ok and record.metrics.headline is None
-    assert record.evidence is None and not record.verified
+    assert record.evidence is None and not record.verified and record.probes is None
 
 
 def test_record_accepts_the_harness_in_memory_dicts():
@@ -361,6 +382,7 @@ def _version_0(result: dict) -> dict:
     old["schema_version"] = 0
     old["metrics"]["score"] = old["metrics"].pop("r2")
     del old["evidence"]
+    del old["probes"]
     return old
 
 
@@ -371,7 +393,7 @@ def _migrate_0_to_1(result: dict) -> dict:
 
 def test_older_results_are_upgraded_when_read(monkeypatch, tmp_path):
     monkeypatch.setitem(results_module.MIGRATIONS, 0, _migrate_0_to_1)
-    current = json.loads(json.dumps(dict(valid_result(), evidence=None)))  # 0 -> 1 -> 2: no evidence
+    current = json.loads(json.dumps(dict(valid_result(), evidence=None, probes=None)))  # 0 -> 1 -> 2 -> 3: neither
     old = _version_0(current)
     before = copy.deepcopy(old)
     assert upgrade_result(old) == current
@@ -386,8 +408,8 @@ def test_upgrade_refuses_versions_it_cannot_read(monkeypatch):
     old = _version_0(valid_result())
     with pytest.raises(InputError, match="schema_version 0, for which no migration to 1 is registered"):
         upgrade_result(old)
-    with pytest.raises(InputError, match="schema_version 3, newer than the 2"):
-        ResultRecord.from_dict(dict(valid_result(), schema_version=3))
+    with pytest.raises(InputError, match="schema_version 4, newer than the 3"):
+        ResultRecord.from_dict(dict(valid_result(), schema_version=4))
     monkeypatch.setitem(results_module.MIGRATIONS, 0, lambda result: result)  # forgets to bump the version
     with pytest.raises(RuntimeError, match="did not produce version 1"):
         upgrade_result(old)
@@ -425,14 +447,28 @@ def test_rewriting_a_file_keeps_its_mode(tmp_path):
 
 
 def test_version_1_results_migrate_to_evidence_null():
-    """A version-1 result (as the 594 of the leaderboard were) reads as version 2 without evidence."""
+    """A version-1 result (as the 594 of the leaderboard were) reads as version 3 without evidence or probes."""
     current = json.loads(json.dumps(valid_result()))
     old = dict(current, schema_version=1)
-    del old["evidence"]
+    del old["evidence"], old["probes"]
     upgraded = upgrade_result(old)
-    assert upgraded == dict(current, evidence=None) and "evidence" not in old
+    assert upgraded == dict(current, evidence=None, probes=None) and "evidence" not in old
     record = ResultRecord.from_dict(old)
-    assert record.schema_version == 2 and record.evidence is None and not record.verified and record.ok
+    assert record.schema_version == 3 and record.evidence is None and not record.verified and record.ok
+
+
+def test_version_2_results_migrate_to_probes_null():
+    current = json.loads(json.dumps(valid_result()))
+    old = dict(current, schema_version=2)
+    del old["probes"]
+    before = copy.deepcopy(old)
+    upgraded = upgrade_result(old)
+    assert upgraded == dict(current, probes=None) and old == before
+    record = ResultRecord.from_dict(old)
+    assert record.schema_version == 3 and record.probes is None and record.verified  # the evidence stays
+    assert record.to_dict() == upgraded
+    with pytest.raises(InputError, match="'probes' is a required property"):
+        ResultRecord.from_dict({key: value for key, value in current.items() if key != "probes"})  # a version 3 must state it
 
 
 def test_a_version_2_result_must_state_its_evidence():
