@@ -520,7 +520,7 @@ def read_result(path: Path) -> dict | None:
         result = upgrade_result(json.loads(Path(path).read_text()))
         validate_result(result)
         return result
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return None
 
 

@@ -126,10 +126,14 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
         features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
         kind=suite.task.kind, sizes=scale.probe_sizes, seed=seed,
     )
-    probes = extra_probes(
-        features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
-        kind=suite.task.kind, seed=seed,
-    )
+    try:
+        probes = extra_probes(
+            features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
+            kind=suite.task.kind, seed=seed,
+        )
+    except InputError as error:  # e.g. constant (collapsed) features: the headline result still stands
+        logger.warning("extra probes not recorded: %s", error)
+        probes = None
     diagnostics = {"effective_rank": effective_rank(features["test"]), "canonical_correlations": None, "nuisance_r2": {}}
     if data["train"].latents:
         diagnostics["nuisance_r2"] = nuisance_r2(
@@ -232,7 +236,9 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
     held: list[LoadedSubmission] = []
     with ExitStack() as locks:
         pending = []
-        for submission in submissions:
+        # Locks are taken in one global order (by result path: the name, within a cell and seed), so
+        # processes waiting for each other's results can never wait in a cycle.
+        for submission in sorted(submissions, key=lambda loaded: loaded.name):
             protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
             path = result_path(config.out, suite.name, submission.name, cell.name, seed)
             previous = _reusable(path, protocol)

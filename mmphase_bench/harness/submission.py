@@ -202,7 +202,7 @@ def load_submission(spec: str) -> LoadedSubmission:
             module = importlib.import_module(target)
         except Exception as error:  # the user's module: report what went wrong in one line
             raise InputError(f"model: cannot import module {target!r}: {type(error).__name__}: {error}") from None
-        source, source_file = f"module:{target}:{class_name}", Path(inspect.getfile(module))
+        source, source_file = f"module:{target}:{class_name}", None  # hashed below: the class's own file
     cls = getattr(module, class_name, None)
     if cls is None:
         raise SubmissionError(spec, [f"{target} defines nothing named {class_name!r}"])
@@ -214,6 +214,11 @@ def load_submission(spec: str) -> LoadedSubmission:
     problem = safe_name_problem(name)  # results are filed under runs/<suite>/<name>/: never outside --out
     if problem:
         raise SubmissionError(spec, [f"its `name` {problem}"])
+    if source_file is None:  # a module source: the file that defines the class (it may be re-exported)
+        try:
+            source_file = Path(inspect.getfile(cls))
+        except (TypeError, OSError):
+            raise InputError(f"model: cannot find the source file of {spec} (classes defined in files only)") from None
     return LoadedSubmission(name, with_defaults(cls), source, _hash_file(source_file))
 
 

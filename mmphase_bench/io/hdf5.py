@@ -76,10 +76,12 @@ def resolve(handle, name: str, where: str):
     """The node at ``name`` (absolute or relative to the root), reached through hard links and soft
     links inside the file only. External links, user-defined links and soft-link chains longer than
     :data:`MAX_SOFT_LINK_HOPS` are refused; a missing node is a :class:`FileFormatError` too."""
-    return handle[_resolve_path(handle, name, where, hops=0)]
+    return handle[_resolve_path(handle, name, where, followed=[0])]
 
 
-def _resolve_path(handle, name: str, where: str, *, hops: int) -> str:
+def _resolve_path(handle, name: str, where: str, *, followed: list[int]) -> str:
+    """``followed`` counts the soft links followed in the whole resolution (not only their nesting),
+    so a crafted tree of links cannot make the lookup take exponential time."""
     import h5py
 
     current = "/"
@@ -99,10 +101,11 @@ def _resolve_path(handle, name: str, where: str, *, hops: int) -> str:
                 f"{where}: {here} is an external link to {link.filename}:{link.path}; links out of the file are refused"
             )
         if isinstance(link, h5py.SoftLink):
-            if hops >= MAX_SOFT_LINK_HOPS:
-                raise FileFormatError(f"{where}: {here} is a chain of more than {MAX_SOFT_LINK_HOPS} soft links (a loop?)")
+            followed[0] += 1
+            if followed[0] > MAX_SOFT_LINK_HOPS:
+                raise FileFormatError(f"{where}: reaching {name} takes more than {MAX_SOFT_LINK_HOPS} soft links (a loop?)")
             target = link.path if link.path.startswith("/") else posixpath.join(current, link.path)
-            current = _resolve_path(handle, target, where, hops=hops + 1)
+            current = _resolve_path(handle, target, where, followed=followed)
         elif isinstance(link, h5py.HardLink):
             current = here
         else:

@@ -60,7 +60,7 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, cre
         try:
             text = path.read_text(encoding="utf-8")
             readable.append((str(path), ResultRecord.from_dict(json.loads(text)), text))
-        except (OSError, ValueError, TypeError) as error:
+        except (OSError, ValueError, TypeError, RecursionError) as error:  # RecursionError: JSON nested too deeply
             report.refused.append((str(path), f"not a valid result: {str(error).splitlines()[0]}"))
     # One key, one result: when the run holds several results of one key, none of them is published
     # (which one is the real one cannot be told from the files).

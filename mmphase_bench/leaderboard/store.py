@@ -158,7 +158,7 @@ def load_folder(root: Path) -> tuple[list[StoredResult], list[str]]:
                 continue
             content = path.read_bytes()
             record = ResultRecord.from_dict(json.loads(content.decode("utf-8")))
-        except (OSError, ValueError, TypeError) as error:
+        except (OSError, ValueError, TypeError, RecursionError) as error:  # RecursionError: JSON nested too deeply
             problems.append(f"{where}: {str(error).splitlines()[0]}")
             continue
         if where != relative_path(record):

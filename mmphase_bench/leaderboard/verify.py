@@ -8,7 +8,8 @@ request changes). :func:`verify` re-runs each selected result with
 configuration, one (cell, seed) at a time, and :func:`compare_results`), and returns one
 :class:`Verdict` per result: matched, differs (by more than the tolerance), failed (the re-run failed),
 stale (differs, but the submission's code changed since the result was published, so a difference is
-expected: reported, not a failure, unless ``strict``) or skipped (nothing to re-run, with the reason).
+expected: reported, not a failure, unless ``strict``) or skipped (nothing to re-run, with the reason;
+a strict result that cannot be re-run, e.g. from an untrusted source, fails instead).
 Nothing in the leaderboard is changed.
 
 Files changed by a pull request are strict when their measurement changed (:func:`remeasured`: new,
@@ -155,7 +156,7 @@ def remeasured(leaderboard: str | Path, ref: str, paths: Sequence[str]) -> set[s
         shown = _git(["show", f"{ref}:./{path}"], root)  # ./: relative to the leaderboard folder
         try:
             before, now = json.loads(shown.stdout), json.loads((root / path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             changed.add(path)  # new at ref, deleted or unreadable: nothing old to keep
             continue
         if shown.returncode != 0 or not (isinstance(before, dict) and isinstance(now, dict)) \
@@ -232,7 +233,10 @@ def verify(leaderboard: str | Path, paths: Sequence[str], *, out: str | Path | N
                     loaded = None
         if loaded is None:
             for path in members:
-                record(Verdict(path, "skipped", reason=reason))
+                # A strict (new or re-measured) result that cannot be re-run is not verified: with
+                # self-consistent evidence it would otherwise pass on a source nobody may run.
+                strict_here = strict if isinstance(strict, bool) else path in strict
+                record(Verdict(path, "failed" if strict_here else "skipped", reason=reason))
             continue
         for path in members:
             published = by_path[path].record

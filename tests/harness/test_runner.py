@@ -533,3 +533,33 @@ def test_two_submissions_of_one_name_are_refused(tmp_path, monkeypatch):
     first = run_benchmark(config(tmp_path / "runs", ["mine.py:Unimodal"], cells=["both"]))
     again = run_benchmark(config(tmp_path / "runs", [f"{tmp_path}/./mine.py:Unimodal"], cells=["both"]))
     assert [r["metrics"] for r in again] == [r["metrics"] for r in first]
+
+
+COLLAPSED = """
+    import torch
+    from torch import nn
+
+
+    class Collapsed(nn.Module):
+        family = "CA"
+
+        def __init__(self, x_spec, y_spec, task=None):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(1))
+
+        def loss(self, x, y):
+            return (self.weight * x.flatten(1).mean()).pow(2)
+
+        def embed(self, x):  # constant features: a fully collapsed representation
+            return torch.zeros(x.shape[0], 3) * self.weight
+"""
+
+
+def test_a_collapsed_representation_is_scored_not_failed(tmp_path):
+    """The headline probe scores constant features (at chance); the spectral probe has no components
+    to use, so the extra probes are left out and the result is still ok."""
+    path = tmp_path / "collapsed.py"
+    path.write_text(textwrap.dedent(COLLAPSED))
+    (result,) = run_benchmark(config(tmp_path, [f"{path}:Collapsed"], cells=["both"]))
+    assert result["status"] == "ok", result["error"]
+    assert result["metrics"]["r2"] <= 1e-6 and result["probes"] is None

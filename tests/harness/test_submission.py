@@ -495,3 +495,15 @@ def test_check_refuses_an_instance_that_changes_its_family():
 
     with pytest.raises(SubmissionError, match="family"):
         check_submission(_loaded(ChangesFamily), VECTOR, VECTOR, TASK)
+
+
+def test_a_module_source_is_hashed_by_the_file_that_defines_the_class(tmp_path, monkeypatch):
+    """A class re-exported by a package: editing its defining file must change the source hash."""
+    package = tmp_path / "reexporting_pkg"
+    package.mkdir()
+    write(package, "impl.py", GOOD_FILE)
+    write(package, "__init__.py", "from reexporting_pkg.impl import Tiny\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = load_submission("reexporting_pkg:Tiny")
+    assert loaded.source == "module:reexporting_pkg:Tiny"
+    assert loaded.source_hash == sha256(package / "impl.py") != sha256(package / "__init__.py")

@@ -79,7 +79,7 @@ DANGERS = [
     ("external storage", "external files"),
     ("external link", "external link"),
     ("soft link out", "external link"),
-    ("soft link loop", "chain of more than"),
+    ("soft link loop", "soft links (a loop?)"),
     ("virtual", "virtual dataset"),
 ]
 
@@ -583,3 +583,20 @@ def test_cli_render_checks_out_before_rendering(tmp_path, monkeypatch, capsys, o
     assert_cli_error(code, err, fragment)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.h5", "folder.h5"]
     assert not list((tmp_path / "folder.h5").iterdir())
+
+
+def test_a_tree_of_soft_links_is_refused_quickly(tmp_path):
+    """Each level points back at a path through the level below: resolving it naively costs m^depth
+    lookups. The budget counts every soft link followed, so the reader refuses it at once."""
+    from mmphase_bench.errors import FileFormatError
+    from mmphase_bench.io.hdf5 import open_hdf5_safely, resolve
+
+    path = tmp_path / "links.h5"
+    with h5py.File(path, "w") as handle:
+        handle.create_group("g")
+        handle["g/l0"] = h5py.SoftLink("/g")
+        for level in range(1, 7):
+            handle[f"g/l{level}"] = h5py.SoftLink("/g/" + "/".join([f"l{level - 1}"] * 6))
+    # Without the budget this lookup would not end within the test timeout.
+    with open_hdf5_safely(path, "links.h5") as handle, pytest.raises(FileFormatError, match="soft links"):
+        resolve(handle, "/g/" + "/".join(["l6"] * 6), "links.h5")

@@ -232,3 +232,12 @@ def test_a_fifo_named_like_a_result_is_reported_and_never_opened(tmp_path):
     worker.join(timeout=30)
     assert not worker.is_alive(), "check blocked on the FIFO"
     assert any("both__seed0.json" in problem and "not a result file" in problem for problem in found), found
+
+
+def test_json_nested_too_deeply_is_one_problem_not_a_traceback(tmp_path):
+    from mmphase_bench.leaderboard.store import check_results
+
+    (tmp_path / "results" / "spiked" / "x").mkdir(parents=True)
+    (tmp_path / "results" / "spiked" / "x" / "both__seed0.json").write_text("[" * 100_000)
+    _, problems = check_results(tmp_path)
+    assert any(p.startswith("results/spiked/x/both__seed0.json: ") and "recursion" in p for p in problems), problems

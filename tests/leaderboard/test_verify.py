@@ -191,3 +191,15 @@ def test_a_row_published_from_two_sources_is_skipped_with_the_reason(board):
     (verdict,) = verify(board, [TAMPERED]).verdicts
     assert verdict.status == "skipped" and verdict.ok
     assert verdict.line().startswith(f"{TAMPERED}: skipped: cannot re-run: ") and "more than one source" in verdict.line()
+
+
+def test_a_strict_result_that_cannot_be_re_run_fails(board):
+    """A new or re-measured result from a source nobody may run is not verified: it must fail, or a
+    pull request could add self-consistent evidence under an untrusted source and pass."""
+    file = board / TAMPERED
+    result = json.loads(file.read_text())
+    result["submission"]["source_hash"] = "0" * 64
+    file.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    (verdict,) = verify(board, [TAMPERED], strict={TAMPERED}).verdicts
+    assert verdict.status == "failed" and not verdict.ok
+    assert verdict.line().startswith(f"{TAMPERED}: FAILED: cannot re-run: ")
