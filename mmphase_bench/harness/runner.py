@@ -236,9 +236,11 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
     held: list[LoadedSubmission] = []
     with ExitStack() as locks:
         pending = []
-        # Locks are taken in one global order (by result path: the name, within a cell and seed), so
-        # processes waiting for each other's results can never wait in a cycle.
-        for submission in sorted(submissions, key=lambda loaded: loaded.name):
+        # Waiting locks are taken in one global order (by result path: the name, within a cell and
+        # seed), so processes waiting for each other's results can never wait in a cycle; the first,
+        # non-blocking pass keeps the order the models were given in.
+        order = sorted(submissions, key=lambda loaded: loaded.name) if wait else submissions
+        for submission in order:
             protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
             path = result_path(config.out, suite.name, submission.name, cell.name, seed)
             previous = _reusable(path, protocol)
