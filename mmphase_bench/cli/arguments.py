@@ -140,3 +140,16 @@ def device_name(*, auto: bool) -> Callable[[str], str]:
 
     parse.__name__ = "device"
     return parse
+
+
+def positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value

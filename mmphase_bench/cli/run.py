@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmphase_bench.cli.arguments import SUITE_NAMES, device_name, name_list, seed_list
+from mmphase_bench.cli.arguments import SUITE_NAMES, device_name, name_list, positive_seconds, seed_list
 
 
 def register(commands) -> None:
@@ -20,6 +20,9 @@ def register(commands) -> None:
     run.add_argument("--seeds", type=seed_list, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default runs/)")
     run.add_argument("--device", type=device_name(auto=True), default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
+    run.add_argument("--wall-clock-limit", type=positive_seconds, default=None, metavar="SECONDS",
+                     help="stop any one training after this long; such a result is marked incomplete, "
+                          "re-run on resume and never published (default: no limit)")
     run.set_defaults(handler=run_run)
 
     suites = commands.add_parser("suites", help="benchmark suites")
@@ -39,6 +42,7 @@ def run_run(args: argparse.Namespace) -> int:
     config = RunConfig(
         models=args.model, suite=args.suite, cells=args.cells,
         scale=args.scale, seeds=args.seeds, out=args.out, device=args.device, progress=sys.stderr.isatty(),
+        wall_clock_limit_s=args.wall_clock_limit,
     )
     from mmphase_bench.harness.results import ResultRecord
 
@@ -46,8 +50,9 @@ def run_run(args: argparse.Namespace) -> int:
     print(summary_table(results))
     failed = [record for record in map(ResultRecord.from_dict, results) if not record.ok]
     for record in failed:
-        print(f"FAILED {record.submission.name} / {record.cell.name} / seed {record.seed}: {record.error}")
-    print(f"\n{len(results)} results in {args.out}/{args.suite}/ ({len(failed)} failed)")
+        print(f"{record.status.upper()} {record.submission.name} / {record.cell.name} / seed {record.seed}: {record.error}")
+    incomplete = sum(record.status == "incomplete" for record in failed)
+    print(f"\n{len(results)} results in {args.out}/{args.suite}/ ({len(failed) - incomplete} failed, {incomplete} incomplete)")
     return 1 if failed else 0
 
 
@@ -93,5 +98,5 @@ def first_sentence(doc: str) -> str:
     import re
 
     paragraph = " ".join(line.strip() for line in doc.strip().split("\n\n", 1)[0].splitlines())
-    match = re.match(r"(.+?[.!?])(\s|$)", paragraph)
+    match = re.match(r"(.+?(?<!\bal)(?<!\be\.g)(?<!\bi\.e)[.!?])(\s|$)", paragraph)
     return match.group(1) if match else paragraph

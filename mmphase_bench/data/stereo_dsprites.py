@@ -14,7 +14,7 @@ from mmphase_bench.data.stereo_pairs import source_label, StereoPairs
 from mmphase_bench.validation import check_float
 
 #: Version of the reference protocol implemented here; part of every fingerprint.
-PROTOCOL_VERSION = "stereo-dsprites/1"
+PROTOCOL_VERSION = "stereo-dsprites/2"
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class StereoDSprites(StereoPairs):
     device: where batches are generated ("cpu", "cuda").
     extra_nuisance: beyond the paper: scale and orientation also vary per sample, shared by the two
         views and jittered like position (a separate configuration, not the reference protocol).
+    rotation_centre: "image" (default; the paper's reference code: the rotation jitter turns each view
+        about the image centre, so it also moves the sprite by about |dtheta| |t|) or "sprite" (the
+        sprite turns in place; protocol stereo-dsprites/1 did this).
 
     Use :meth:`batches` for speed (whole batches on the device); ``dataset[i]`` gives the same values.
     """
@@ -76,10 +79,11 @@ class StereoDSprites(StereoPairs):
         source: str | os.PathLike = "procedural",
         device: str | torch.device = "cpu",
         extra_nuisance: bool = False,
+        rotation_centre: str = "image",
     ):
         config = StereoConfig(
             jitter=jitter, noise_x=noise_x, noise_y=noise_y, baseline=baseline,
-            rotation_jitter=rotation_jitter, extra_nuisance=extra_nuisance,
+            rotation_jitter=rotation_jitter, extra_nuisance=extra_nuisance, rotation_centre=rotation_centre,
         )
         self.source = dsprites_source(source)
         self._source_name = source_label(source)

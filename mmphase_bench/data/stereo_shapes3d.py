@@ -31,7 +31,7 @@ from mmphase_bench.validation import check_choice
 
 PROTOCOLS = ("paper", "stereo")
 #: Version 2: the ray caster sums in a fixed order (same bytes on any thread count and batch size).
-PROTOCOL_VERSIONS = {"paper": "stereo-shapes3d/paper/2", "stereo": "stereo-shapes3d/stereo/2"}
+PROTOCOL_VERSIONS = {"paper": "stereo-shapes3d/paper/3", "stereo": "stereo-shapes3d/stereo/2"}
 #: Yaw jitter of a camera per unit of ``jitter`` (degrees).
 YAW_JITTER_DEGREES = 10.0
 #: Half-width of the floor square the object is placed in (world units).
@@ -67,6 +67,7 @@ class StereoShapes3D(StereoPairs):
         source: str | os.PathLike = "procedural",
         device: str | torch.device = "cpu",
         extra_nuisance: bool = False,
+        rotation_centre: str = "image",
         scene: SceneGeometry = DEFAULT_SCENE,
     ):
         self.protocol = check_choice("protocol", protocol, PROTOCOLS)
@@ -77,7 +78,7 @@ class StereoShapes3D(StereoPairs):
             raise InputError("source: the stereo protocol renders scenes itself; it needs source='procedural'")
         config = StereoConfig(
             jitter=jitter, noise_x=noise_x, noise_y=noise_y, baseline=baseline,
-            rotation_jitter=rotation_jitter, extra_nuisance=extra_nuisance,
+            rotation_jitter=rotation_jitter, extra_nuisance=extra_nuisance, rotation_centre=rotation_centre,
         )
         self.scene = scene
         self.source = shapes3d_source(source)

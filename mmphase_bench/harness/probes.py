@@ -1,12 +1,15 @@
-"""Two probe protocols recorded beside the headline (converged) probe of :mod:`mmphase_bench.harness.probe`.
+"""The spectral probe (the leaderboard's headline since harness/2) and the authors' short probe,
+recorded beside the converged probe of :mod:`mmphase_bench.harness.probe`.
 
 Why: the converged, standardised probe reads a label out of *any* direction of the features, however
 little variance it carries, so it cannot tell an encoder that keeps the signal among its dominant
 directions from one that keeps it only in a faint one; the short probe of the paper's code mostly
 measures feature scale. Neither is the recovery notion of the theory (Kamai et al. 2026: the signal
 is recovered when it lies among the dominant directions of the representation). Both extra
-protocols read the same frozen features and splits as the headline probe; the headline stays the
-converged probe (the result's ``metrics`` and ``evidence``).
+protocols read the same frozen features and splits as the converged probe. The headline is the
+spectral probe's ``auc`` (``metrics.spectral_auc``): it does not select on test, it is invariant to
+rescaling and rotating the features, and it measures whether the label is carried by the dominant
+directions of the representation.
 
 **Spectral probe** (:func:`spectral_probe`). With ``X`` the ``n x d`` training features and ``mu`` their
 mean, the thin SVD ``X - 1 mu^T = U S V^T`` gives the principal directions (the rows ``v_1..v_k`` of
@@ -52,6 +55,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mmphase_bench.errors import InputError
 from mmphase_bench.harness.probe import _fit, _score, _select
+from mmphase_bench.harness.results import log_rank_auc, rank_evidence, recompute_metrics
 
 #: The authors' probe sizes: ``np.logspace(2, 4, num=10, dtype=int)``.
 REFERENCE_SIZES = tuple(int(s) for s in np.logspace(2, 4, num=10, dtype=int))
@@ -93,11 +97,7 @@ def spectral_ranks(width: int, points: int = SPECTRAL_POINTS) -> tuple[int, ...]
 def spectral_summary(ranks, values) -> tuple[float, int | None]:
     """(auc, r90) of a curve ``values[i] = m(ranks[i])``, ``ranks`` increasing, as in the module docstring."""
     ranks, values = np.asarray(ranks, dtype=np.float64), np.asarray(values, dtype=np.float64)
-    if len(ranks) == 1:
-        auc = float(values[0])
-    else:
-        logs = np.log(ranks)
-        auc = float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(logs)) / (logs[-1] - logs[0]))
+    auc = log_rank_auc(np.maximum(ranks, 1), values)
     full = values[-1]
     r90 = None if full <= 0 else int(ranks[np.argmax(values >= 0.9 * full)])
     return auc, r90
@@ -108,29 +108,46 @@ def spectral_probe(train_f, train_t, val_f, val_t, test_f, test_t, *, kind: str,
     log-spaced from 1 to the numerical rank ``k`` (the feature width, unless the training split has
     fewer examples or degenerate features); see the module docstring for the formulas.
 
-    Returns ``{"metric", "width": k, "full": m(k), "auc", "r90", "curve"}`` with one curve entry
-    ``{"r", <the probe's test metrics>, "penalty"}`` per rank."""
+    Constant (collapsed) training features have rank 0: the curve is then one point, ``r = 1``, of
+    the probe on one constant column (it predicts the training prior: chance), and ``width`` is 0.
+
+    Returns ``{"metric", "width": k, "full": m(k), "auc", "r90", "curve", "evidence"}`` with one
+    curve entry ``{"r", <the probe's test metrics>, "penalty"}`` per rank, and one ``evidence`` entry
+    per rank (``r`` and the test confusion matrix, or sums of squares:
+    :func:`~mmphase_bench.harness.results.rank_evidence`), from which ``auc`` is recomputed."""
     key = _headline_key(kind)
     train_f, val_f, test_f = _as_splits(train_f, val_f, test_f)
     mean = train_f.mean(axis=0)
     centred = train_f - mean
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     tolerance = singular[0] * max(centred.shape) * np.finfo(np.float64).eps if singular.size else 0.0
-    width = int(np.sum(singular > tolerance))
-    if width == 0:
-        raise InputError("train_f: the training features are constant, so they have no principal components")
-    scores = [(f - mean) @ vt[:width].T for f in (train_f, val_f, test_f)]
+    width = int(np.sum(singular > tolerance)) if singular.size and singular[0] > 0 else 0
+    if width:
+        scores = [(f - mean) @ vt[:width].T for f in (train_f, val_f, test_f)]
+        ranks = spectral_ranks(width, points)
+    else:
+        scores = [np.zeros((len(f), 1)) for f in (train_f, val_f, test_f)]
+        ranks = (1,)
     train_t, val_t, test_t = np.asarray(train_t), np.asarray(val_t), np.asarray(test_t)
-    curve = []
-    for r in spectral_ranks(width, points):
+    curve, evidence = [], []
+    for r in ranks:
         scaler = StandardScaler().fit(scores[0][:, :r])
         train_z, val_z, test_z = (scaler.transform(s[:, :r]) for s in scores)
         penalty, _ = _select(kind, train_z, train_t, val_z, val_t)
         model = _fit(kind, penalty, np.concatenate([train_z, val_z]), np.concatenate([train_t, val_t]))
-        curve.append({"r": r, **_score(kind, model, test_z, test_t), "penalty": float(penalty)})
+        predicted = model.predict(test_z)
+        if kind == "classification":
+            entry = rank_evidence(kind, test_t, predicted, model.classes_)
+        else:
+            entry = rank_evidence(kind, np.asarray(test_t, dtype=np.float64), np.asarray(predicted, dtype=np.float64))
+        # The curve's values are the ones the evidence gives (float64 sums), so they agree exactly.
+        curve.append({"r": r, **_score(kind, model, test_z, test_t), **recompute_metrics({"kind": kind, **entry}),
+                      "penalty": float(penalty)})
+        evidence.append({"r": r, **entry})
     values = [point[key] for point in curve]
     auc, r90 = spectral_summary([point["r"] for point in curve], values)
-    return {"metric": key, "width": width, "full": float(values[-1]), "auc": auc, "r90": r90, "curve": curve}
+    return {"metric": key, "width": width, "full": float(values[-1]), "auc": auc, "r90": r90, "curve": curve,
+            "evidence": evidence}
 
 
 def _reference_sizes(n_train: int, sizes) -> list[int]:
@@ -215,6 +232,7 @@ def reference_probe(train_f, train_t, val_f, val_t, test_f, test_t, *, kind: str
 
 
 def extra_probes(train_f, train_t, val_f, val_t, test_f, test_t, *, kind: str, seed: int) -> dict:
-    """The result's ``probes`` section: ``spectral``, ``reference`` and ``reference_literal``."""
+    """The result's ``probes`` section: ``spectral`` (with its per-rank ``evidence``, which the
+    harness moves to the result's ``evidence.spectral``), ``reference`` and ``reference_literal``."""
     splits = (train_f, train_t, val_f, val_t, test_f, test_t)
     return {"spectral": spectral_probe(*splits, kind=kind), **reference_probe(*splits, kind=kind, seed=seed)}

@@ -28,6 +28,15 @@ probe on the top principal components; the recovery notion of Kamai et al. 2026)
 short probe (``reference``, size chosen on validation; ``reference_literal``, best over sizes on the
 test split, for reproducing the paper only). The headline ``metrics`` and ``evidence`` are unchanged.
 The migration from version 2 sets ``probes`` to null; files are migrated when read, never rewritten.
+
+Version 4 (harness protocol 2) made the spectral probe the leaderboard's headline: ``metrics``
+gains ``spectral_auc`` (the spectral probe's mean accuracy over log rank; :func:`log_rank_auc`) and
+``evidence`` gains ``spectral``, one entry per rank with that rank's test confusion matrix (or sums
+of squares), from which ``spectral_auc`` is recomputed exactly (:func:`recompute_spectral_auc`).
+``status`` may also be ``incomplete``: a wall-clock guard stopped the training, so the result is
+not reused and not published. The migration from version 3 changes nothing else (older results
+have no ``spectral_auc``; their headline stays the converged probe's, and the leaderboard never
+mixes protocol versions in one table).
 """
 
 from __future__ import annotations
@@ -55,9 +64,12 @@ from mmphase_bench._version import __version__
 from mmphase_bench.errors import InputError, InputTypeError
 from mmphase_bench.io.atomic import write_text_atomic
 
-SCHEMA_VERSION = 3
-#: The harness protocol (training loop, probe, diagnostics). Part of every protocol hash.
-PROTOCOL_VERSION = "harness/1"
+SCHEMA_VERSION = 4
+#: The harness protocol (training loop, probes, headline, diagnostics). Part of every protocol hash.
+#: harness/2: the spectral probe's AUC is the headline; training budgeted in epochs only.
+PROTOCOL_VERSION = "harness/2"
+#: The leaderboard's headline metric of harness/2 results (``metrics.spectral_auc``).
+HEADLINE_METRIC = "spectral_auc"
 
 
 def _v1_to_v2(result: dict) -> dict:
@@ -72,7 +84,13 @@ def _v2_to_v3(result: dict) -> dict:
 
 #: Result-format migrations: ``MIGRATIONS[n]`` takes a schema-version-``n`` result dict and returns
 #: the same result as version ``n + 1`` (a new dict; it must set ``schema_version`` to ``n + 1``).
-MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(result: dict) -> dict:
+    """Version 4 only added optional fields (``metrics.spectral_auc``, ``evidence.spectral``) and the
+    ``incomplete`` status: a version-3 result is a valid version-4 one as it is."""
+    return {**result, "schema_version": 4}
+
+
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 #: The headline metrics each task kind must have (and, with the probe's ``penalty``, the only ones allowed).
 TASK_METRICS = {"classification": ("top1", "balanced_accuracy"), "regression": ("r2",)}
@@ -151,6 +169,48 @@ def recompute_metrics(evidence: "Evidence | Mapping") -> dict[str, float]:
         scores[(res != 0) & (tot == 0)] = 0.0
         return {"r2": float(np.average(scores))}
     raise InputError(f"evidence kind must be classification or regression, got {data.get('kind')!r}")
+
+
+def log_rank_auc(ranks, values) -> float:
+    """The mean of a curve ``values[i] = m(ranks[i])`` over ``log r``: trapezoids on the (increasing,
+    positive) rank grid divided by ``log r_max - log r_min``; ``values[0]`` for a one-point curve."""
+    ranks, values = np.asarray(ranks, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    if len(ranks) == 0 or len(ranks) != len(values):
+        raise InputError("ranks and values must be non-empty and of one length")
+    if len(ranks) == 1:
+        return float(values[0])
+    if ranks[0] < 1 or np.any(np.diff(ranks) <= 0):
+        raise InputError("ranks must be increasing positive integers")
+    logs = np.log(ranks)
+    return float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(logs)) / (logs[-1] - logs[0]))
+
+
+def rank_evidence(kind: str, targets, predicted, classes=None) -> dict:
+    """One rank's entry of ``evidence.spectral`` (without ``r``): the test confusion matrix, or the
+    per-column sums of squares, as in :func:`classification_evidence` / :func:`regression_evidence`."""
+    if kind == "classification":
+        return {"confusion_matrix": classification_evidence(targets, predicted, classes)["confusion_matrix"]}
+    full = regression_evidence(targets, predicted)
+    return {"ss_res": full["ss_res"], "ss_tot": full["ss_tot"]}
+
+
+def recompute_spectral_auc(evidence: "Evidence | Mapping") -> float:
+    """``spectral_auc`` from ``evidence.spectral``: each rank's top-1 (or R^2) recomputed from its
+    entry (:func:`recompute_metrics`), then :func:`log_rank_auc` over the ranks. Raises
+    :class:`InputError` when there is no spectral evidence or it is malformed."""
+    data = evidence.to_dict() if isinstance(evidence, Evidence) else dict(evidence)
+    entries = data.get("spectral")
+    kind = data.get("kind")
+    if not entries:
+        raise InputError("the evidence has no spectral entries")
+    key = "top1" if kind == "classification" else "r2"
+    ranks, values = [], []
+    for entry in entries:
+        ranks.append(entry.get("r"))
+        values.append(recompute_metrics({**entry, "kind": kind})[key])
+    if any(not isinstance(r, int) or r < 1 for r in ranks):
+        raise InputError("every spectral entry needs a positive integer rank r")
+    return log_rank_auc(ranks, values)
 
 
 def upgrade_result(result: Any) -> Any:
@@ -280,11 +340,14 @@ class Metrics(_Section):
     balanced_accuracy: float | None = _optional()
     r2: float | None = _optional()
     penalty: float | None = _optional()
+    #: the headline since harness/2: the spectral probe's mean top-1 (or R^2) over log rank
+    spectral_auc: float | None = _optional()
 
     @property
     def headline(self) -> tuple[str, float] | None:
-        """(name, value) of the leaderboard metric: top-1 accuracy, else R^2; None for a failed run."""
-        for name in ("top1", "r2"):
+        """(name, value) of the leaderboard metric: ``spectral_auc`` (harness/2 results), else the
+        converged probe's top-1 accuracy, else its R^2 (older results); None for a failed run."""
+        for name in (HEADLINE_METRIC, "top1", "r2"):
             value = getattr(self, name)
             if value is not None:
                 return name, value
@@ -306,6 +369,8 @@ class Evidence(_Section):
     confusion_matrix: tuple[tuple[int, ...], ...] | None = _optional()
     ss_res: tuple[float, ...] | None = _optional()  #: per target column: sum of (target - prediction)^2
     ss_tot: tuple[float, ...] | None = _optional()  #: per target column: sum of (target - column mean)^2
+    #: per rank of the spectral probe: ``r`` and that rank's confusion_matrix (or ss_res and ss_tot)
+    spectral: tuple[dict, ...] | None = _optional()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -401,7 +466,7 @@ class ResultRecord(_Section):
     with :meth:`to_dict`."""
 
     schema_version: int
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "incomplete"]
     error: str | None
     submission: SubmissionInfo
     suite: str

@@ -44,6 +44,8 @@ class RunConfig:
     out: Path = Path("runs")
     device: str = "auto"
     progress: bool = False
+    #: a guard, not part of the protocol: training stopped by it gives an ``incomplete`` result
+    wall_clock_limit_s: float | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -74,8 +76,12 @@ def cell_placement(suite: Suite, cell: Cell, scale: Scale, out: Path) -> dict:
 
 
 def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, seed: int, data: dict, placement: dict,
-            protocol: str, device: torch.device, progress: bool = False) -> dict:
-    """Train and score one submission on one cell and seed; failures are recorded, not raised."""
+            protocol: str, device: torch.device, progress: bool = False, wall_clock_limit_s: float | None = None) -> dict:
+    """Train and score one submission on one cell and seed; failures are recorded, not raised.
+
+    The result's ``metrics`` hold the headline ``spectral_auc`` (the spectral probe's AUC) beside the
+    converged probe's scores; ``evidence`` holds what both are recomputed from. A run that the
+    wall-clock guard stopped is scored but marked ``incomplete``."""
     start = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -91,7 +97,8 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
         torch.manual_seed(seed)
         model = loaded.build(suite.x_spec, suite.y_spec, suite.task)
         result["submission"]["parameters"] = int(sum(p.numel() for p in model.parameters()))
-        log = train(model, data["train"], data["val"], scale, seed=seed, device=device, progress=progress)
+        log = train(model, data["train"], data["val"], scale, seed=seed, device=device, progress=progress,
+                    wall_clock_limit_s=wall_clock_limit_s)
         result["training"] = log.to_dict()
         result["curves"].update(train_loss=log.train_loss, val_loss=log.val_loss)
         # Small dense problems: multi-threaded BLAS is many times slower here than one thread.
@@ -102,6 +109,9 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
         result["probes"] = probes
         result["curves"]["probe_size"] = curve
         result["diagnostics"] = diagnostics
+        if log.stopped == "wall_clock_limit":
+            result.update(status="incomplete", error=f"stopped by the wall-clock limit of {wall_clock_limit_s:g} s "
+                                                     f"after {log.epochs} of {scale.max_epochs} epochs")
     except Exception as error:  # isolate the failure: record it, let the other cells go on
         logger.warning("%s on %s/%s seed %d failed: %s", loaded.name, suite.name, cell.name, seed, error)
         result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, evidence=None, probes=None,
@@ -126,14 +136,14 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
         features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
         kind=suite.task.kind, sizes=scale.probe_sizes, seed=seed,
     )
-    try:
-        probes = extra_probes(
-            features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
-            kind=suite.task.kind, seed=seed,
-        )
-    except InputError as error:  # e.g. constant (collapsed) features: the headline result still stands
-        logger.warning("extra probes not recorded: %s", error)
-        probes = None
+    probes = extra_probes(
+        features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],
+        kind=suite.task.kind, seed=seed,
+    )
+    # The headline: the spectral probe's AUC, with the per-rank evidence it is recomputed from.
+    spectral_evidence = probes["spectral"].pop("evidence")
+    metrics = {**probe.metrics, "spectral_auc": probes["spectral"]["auc"]}
+    evidence = {**probe.evidence, "spectral": spectral_evidence}
     diagnostics = {"effective_rank": effective_rank(features["test"]), "canonical_correlations": None, "nuisance_r2": {}}
     if data["train"].latents:
         diagnostics["nuisance_r2"] = nuisance_r2(
@@ -145,7 +155,7 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
         diagnostics["canonical_correlations"] = feature_canonical_correlations(
             features["train"], other["train"], features["test"], other["test"]
         )
-    return probe.metrics, probe.evidence, probe.curve, diagnostics, probes
+    return metrics, evidence, probe.curve, diagnostics, probes
 
 
 def run_benchmark(config: RunConfig) -> list[dict]:
@@ -259,7 +269,8 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
             data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
         for submission, protocol, path in pending:
             bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
-            result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device)
+            result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device,
+                             wall_clock_limit_s=config.wall_clock_limit_s)
             try:
                 write_result(path, result)
             except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
@@ -273,20 +284,24 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
 
 
 def headline_metric(result: dict) -> float | None:
+    """The leaderboard's metric of a result dict: ``spectral_auc``, else (older results) top-1 or R^2."""
     metrics = result.get("metrics") or {}
-    for key in ("top1", "r2"):
+    for key in ("spectral_auc", "top1", "r2"):
         if key in metrics:
             return float(metrics[key])
     return None
 
 
 def summary_table(results: Sequence[dict]) -> str:
-    """Mean +- sd over seeds of the headline metric (top-1 or R^2), one row per cell, one column per model."""
+    """Mean +- sd over seeds of the headline metric (the spectral probe's AUC of top-1 or R^2), one row
+    per cell, one column per model."""
     if not results:
         return "(no results)"
     models = list(dict.fromkeys(r["submission"]["name"] for r in results))
     cells = list(dict.fromkeys(r["cell"]["name"] for r in results))
     metric = "top-1" if any("top1" in (r.get("metrics") or {}) for r in results) else "R^2"
+    if any("spectral_auc" in (r.get("metrics") or {}) for r in results):
+        metric = f"spectral AUC (mean {metric} over log rank)"
     values: dict[tuple[str, str], list[float]] = {}
     failures: dict[tuple[str, str], int] = {}
     regimes = {}
@@ -314,7 +329,7 @@ def summary_table(results: Sequence[dict]) -> str:
     width = 2 + max(len(text) for text in [*texts.values(), *models])
     cell_width = 2 + max(len("cell"), *(len(c) for c in cells))
     header = f"{'cell':<{cell_width}}{'regime':<10}" + "".join(f"{m:>{width}}" for m in models)
-    lines = [f"{metric} of the linear probe, mean +- sd over seeds (number of seeds)", header, "-" * len(header)]
+    lines = [f"{metric} of the frozen linear probe, mean +- sd over seeds (number of seeds)", header, "-" * len(header)]
     for cell in cells:
         lines.append(f"{cell:<{cell_width}}{regimes.get(cell, '?'):<10}" + "".join(f"{texts[cell, m]:>{width}}" for m in models))
     return "\n".join(lines)

@@ -171,13 +171,56 @@ def _hash_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+#: The modules every built-in model is built from; their whole files are part of each built-in's hash.
+BUILTIN_SHARED_MODULES = ("encoders.py", "losses.py", "interface.py")
+
+
+def code_without_docstrings(source: str) -> str:
+    """``source`` with the lines of every docstring (of the module, classes and functions) removed,
+    so that editing documentation does not change what a hash of the code says."""
+    import ast
+    import textwrap
+
+    source = textwrap.dedent(source)
+    drop: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
+            first = body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                drop.update(range(first.lineno, first.end_lineno + 1))
+    return "\n".join(line for number, line in enumerate(source.splitlines(), start=1) if number not in drop)
+
+
+def _hash_builtin(cls: type) -> str:
+    """SHA-256 of what a built-in model is: the code of its class and of every base class defined
+    in ``mmphase_bench.models``, the module-level functions of its module (helpers such as the
+    width rule), and the shared modules (:data:`BUILTIN_SHARED_MODULES`: encoders, decoders,
+    losses, the interface), all without their docstrings (:func:`code_without_docstrings`). Editing
+    one built-in (or adding a new one, or documenting one) leaves the others' hashes, and so their
+    published results, alone."""
+    digest = hashlib.sha256()
+    for base in cls.__mro__:
+        if base.__module__.startswith("mmphase_bench.models"):
+            digest.update(b"class\0" + code_without_docstrings(inspect.getsource(base)).encode() + b"\0")
+    module = sys.modules[cls.__module__]
+    for name, value in sorted(vars(module).items()):
+        if inspect.isfunction(value) and value.__module__ == module.__name__:
+            digest.update(b"function\0" + code_without_docstrings(inspect.getsource(value)).encode() + b"\0")
+    folder = Path(inspect.getfile(cls)).resolve().parent
+    for name in BUILTIN_SHARED_MODULES:
+        text = (folder / name).read_text(encoding="utf-8")
+        digest.update(name.encode() + b"\0" + code_without_docstrings(text).encode() + b"\0")
+    return digest.hexdigest()
+
+
 def load_submission(spec: str) -> LoadedSubmission:
     """Resolve a short name, ``package.module:Class`` or ``path/to/file.py:Class``."""
     from mmphase_bench.models.registry import REGISTRY
 
     if spec in REGISTRY:
         cls = REGISTRY[spec]
-        return LoadedSubmission(spec, cls, f"builtin:{spec}", _hash_file(Path(inspect.getfile(cls))))
+        return LoadedSubmission(spec, cls, f"builtin:{spec}", _hash_builtin(cls))
     if ":" not in spec:
         raise InputError(
             f"model {spec!r} is neither a built-in model ({', '.join(REGISTRY)}) nor of the form "

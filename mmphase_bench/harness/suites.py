@@ -109,9 +109,12 @@ def _stereo_split_factory(cls, options: dict):
     return make
 
 
-def _stereo_suite(name: str, cls, grid: dict, channels: int, n_classes: int, options: dict, description: str, placement_pca: int) -> Suite:
+def _stereo_suite(name: str, cls, grid: dict, channels: int, n_classes: int, options: dict, description: str,
+                  placement_pca: int, data_protocol: str) -> Suite:
+    # The data protocol's version is part of each cell's config, so of every result's protocol hash.
     cells = tuple(
-        Cell(cell.name, {"jitter": cell.jitter, "noise_y": cell.noise_y, "nuisance_alignment": cell.nuisance_alignment, **options})
+        Cell(cell.name, {"jitter": cell.jitter, "noise_y": cell.noise_y, "nuisance_alignment": cell.nuisance_alignment,
+                         **options, "data_protocol": data_protocol})
         for cell in grid.values()
     )
     spec = ViewSpec((channels, 64, 64), kind="image")
@@ -120,17 +123,18 @@ def _stereo_suite(name: str, cls, grid: dict, channels: int, n_classes: int, opt
 
 
 def _dsprites_suite() -> Suite:
-    from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID, StereoDSprites
+    from mmphase_bench.data.stereo_dsprites import BENCHMARK_GRID, PROTOCOL_VERSION, StereoDSprites
 
     return _stereo_suite("stereo-dsprites", StereoDSprites, BENCHMARK_GRID, 1, 3, {},
-                         "Stereo-dSprites, the paper's jitter x noise grid (3 shapes, top-1 probe)", 60)
+                         "Stereo-dSprites, the paper's jitter x noise grid (3 shapes, top-1 probe)", 60, PROTOCOL_VERSION)
 
 
 def _shapes3d_suite() -> Suite:
-    from mmphase_bench.data.stereo_shapes3d import BENCHMARK_GRID, StereoShapes3D
+    from mmphase_bench.data.stereo_shapes3d import BENCHMARK_GRID, PROTOCOL_VERSIONS, StereoShapes3D
 
     return _stereo_suite("stereo-shapes3d", StereoShapes3D, BENCHMARK_GRID, 3, 4, {"protocol": "paper"},
-                         "Stereo-Shapes3D (paper protocol), the jitter x noise grid (4 shapes, top-1 probe)", 100)
+                         "Stereo-Shapes3D (paper protocol), the jitter x noise grid (4 shapes, top-1 probe)", 100,
+                         PROTOCOL_VERSIONS["paper"])
 
 
 SUITE_BUILDERS = {"spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "stereo-shapes3d": _shapes3d_suite}
@@ -142,14 +146,43 @@ def get_suite(name: str) -> Suite:
     return SUITE_BUILDERS[name]()
 
 
-def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int, seed: int = 0) -> dict:
-    """The cell's phase placement: exact where known, else ``estimate_phase`` on raw views.
+#: Keys of a placement record copied from ``PhaseEstimate.to_dict()`` (the chosen signal rule's).
+PLACEMENT_KEYS = ("delta_ca", "delta_cp", "delta_cp_reverse", "regime", "ci", "regime_probabilities")
 
-    Both views are reduced by one PCA (``suite.placement_pca`` components, fitted on the labelled
-    subsample, which is drawn from its own seed), then placed with resampled intervals.
+
+def placement_record(estimate, *, n_pairs: int, n_resamples: int, pca: int, features: str, extractor: dict) -> dict:
+    """The JSON-ready placement of a cell from an ``estimate_phase`` result.
+
+    The headline keys (``PLACEMENT_KEYS``) are those of ``estimate.signal_rule``; ``signal_rules``
+    holds the same keys for every signal rule (the reference elbow fit and the permutation rule), from
+    the same resamples; ``feature_extractor`` says what the features were."""
+    summary = estimate.to_dict()
+    return {
+        "method": "estimate_phase", "features": features, "signal_rule": summary["signal_rule"],
+        "pairs": n_pairs, "resamples": n_resamples, "pca": pca,
+        **{key: summary[key] for key in PLACEMENT_KEYS},
+        "signal_rules": {
+            rule: {key: values[key] for key in PLACEMENT_KEYS} for rule, values in summary["signal_rules"].items()
+        },
+        "feature_extractor": extractor,
+    }
+
+
+def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int, seed: int = 0,
+                       signal_rule: str = "elbow") -> dict:
+    """The cell's phase placement from its raw views: exact where known, else ``estimate_phase``.
+
+    Each view is flattened and reduced by PCA (``suite.placement_pca`` components, fitted on the
+    labelled subsample: ``n_pairs`` pairs of the "val" split drawn with seed ``10_000 + seed``), then
+    placed with ``n_resamples`` resampled intervals (Kamai et al. 2026: the labelled-subsample
+    procedure on raw features). ``signal_rule`` picks the headline rule (see ``estimate_phase``);
+    both rules are reported under ``signal_rules``. Placement from frozen unimodal encoders:
+    :func:`mmphase_bench.harness.placement.estimate_placement`.
     """
     if cell.exact_placement is not None:
         return dict(cell.exact_placement)
+    from threadpoolctl import threadpool_limits
+
     from mmphase_bench.theory.phase_estimation import estimate_phase
 
     data = suite.make_split(cell, "val", n_pairs, 10_000 + seed)
@@ -159,15 +192,12 @@ def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int,
         flat = flat - flat.mean(axis=0)
         _, _, right_t = np.linalg.svd(flat, full_matrices=False)
         features.append(flat @ right_t[: suite.placement_pca].T)
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(1, user_api="blas"):
         estimate = estimate_phase(
             features[0], features[1], data.labels.numpy(), task=suite.task.kind, n_pca=suite.placement_pca,
-            n_resamples=n_resamples, ridge_grid=None, seed=seed,
+            n_resamples=n_resamples, ridge_grid=None, seed=seed, signal_rule=signal_rule,
         )
-    summary = estimate.to_dict()
-    return {
-        "method": "estimate_phase", "pairs": n_pairs, "resamples": n_resamples, "pca": suite.placement_pca,
-        **{key: summary[key] for key in ("delta_ca", "delta_cp", "delta_cp_reverse", "regime", "ci", "regime_probabilities")},
-    }
+    extractor = {"kind": "raw", "description": "flattened views, PCA per view on the labelled subsample",
+                 "pca": suite.placement_pca, "labelled_split": "val", "labelled_seed": 10_000 + seed}
+    return placement_record(estimate, n_pairs=n_pairs, n_resamples=n_resamples, pca=suite.placement_pca,
+                            features="raw", extractor=extractor)

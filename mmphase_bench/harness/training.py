@@ -1,4 +1,4 @@
-"""The training loop the harness owns: seeded, early-stopped, clipped, time-budgeted."""
+"""The training loop the harness owns: seeded, budgeted in epochs, early-stopped on validation."""
 
 from __future__ import annotations
 
@@ -43,8 +43,13 @@ def _loss(model: Submission, x, y, labels):
     return model.loss(x, y, labels) if model.uses_labels else model.loss(x, y)
 
 
-def train(model: Submission, train_data: SplitData, val_data: SplitData, scale: Scale, *, seed: int, device: torch.device, progress: bool = False) -> TrainingLog:
-    """Fit ``model`` on ``train_data``; returns the log. The best epoch's weights are restored."""
+def train(model: Submission, train_data: SplitData, val_data: SplitData, scale: Scale, *, seed: int, device: torch.device,
+          progress: bool = False, wall_clock_limit_s: float | None = None) -> TrainingLog:
+    """Fit ``model`` on ``train_data``; returns the log. The best epoch's weights are restored.
+
+    Training runs ``scale.max_epochs`` epochs unless early stopping fires (``scale.patience`` epochs
+    without a better validation loss). ``wall_clock_limit_s`` is a guard, not part of the protocol:
+    when it stops training, ``log.stopped`` is ``"wall_clock_limit"`` and the run is incomplete."""
     log = TrainingLog()
     start = time.perf_counter()
     model.to(device)
@@ -75,7 +80,8 @@ def train(model: Submission, train_data: SplitData, val_data: SplitData, scale: 
                 raise TrainingDiverged(f"loss became {loss.item()} at epoch {epoch}, step {log.steps}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), scale.gradient_clip)
+            if scale.gradient_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), scale.gradient_clip)
             optimizer.step()
             total += float(loss.detach()) * len(index)
             count += len(index)
@@ -94,8 +100,8 @@ def train(model: Submission, train_data: SplitData, val_data: SplitData, scale: 
         if stale >= scale.patience:
             log.stopped = "early_stopping"
             break
-        if time.perf_counter() - start > scale.time_budget_s:
-            log.stopped = "time_budget"
+        if wall_clock_limit_s is not None and epoch + 1 < scale.max_epochs and time.perf_counter() - start > wall_clock_limit_s:
+            log.stopped = "wall_clock_limit"
             break
     else:
         log.stopped = "max_epochs"

@@ -56,12 +56,24 @@ class Row:
 
 
 @dataclass(frozen=True)
+class SpectralCurve:
+    """The spectral probe's curve of one submission on one cell: the metric at each rank, mean over
+    the seeds counted in the table (those with this rank grid)."""
+
+    ranks: tuple[int, ...]
+    values: tuple[float, ...]
+    seeds: int
+
+
+@dataclass(frozen=True)
 class Table:
     suite: str
     scale: str
-    metric: str  #: "top1" or "r2"
+    metric: str  #: "spectral_auc" (harness/2), or "top1" / "r2" (older results)
     columns: list[CellColumn]
     rows: list[Row]
+    #: submission -> cell -> its mean spectral curve (results that recorded the spectral probe)
+    spectral: dict[str, dict[str, SpectralCurve]] | None = None
 
     @property
     def title(self) -> str:
@@ -69,7 +81,8 @@ class Table:
 
 
 def headline(result: ResultRecord | Mapping) -> tuple[str, float] | None:
-    """(metric name, value) of the leaderboard's metric: top-1 accuracy, else R^2; None if neither."""
+    """(metric name, value) of the leaderboard's metric: the spectral probe's AUC (harness/2), else
+    (older results) the converged probe's top-1 accuracy, else its R^2; None if none."""
     return as_record(result).metrics.headline
 
 
@@ -101,6 +114,7 @@ def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
             entry = by_submission.setdefault(record.submission.name, {"family": record.submission.family, "seeds": {}})
             entry["seeds"].setdefault(record.seed, {})[cell.name] = record.metrics.headline[1]
         rows = [_row(name, entry["family"], entry["seeds"], set(columns)) for name, entry in by_submission.items()]
+        counted = {row.submission: row for row in rows}
         # Complete rows first, by overall score; a row without a complete seed has no overall score,
         # so it is listed after them, by name, unranked ("-").
         rows.sort(key=lambda row: (not row.complete, -row.overall if row.complete else 0.0, row.submission))
@@ -112,8 +126,32 @@ def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
             rank = rank if tied else index + 1
             ranked.append(Row(**{**row.__dict__, "rank": f"={rank}" if tied or _ties_next(ranked_rows, index) else str(rank)}))
         ranked += [Row(**{**row.__dict__, "rank": "-"}) for row in rows if not row.complete]
-        tables.append(Table(suite, scale, metric, sorted(columns.values(), key=_cell_order), ranked))
+        tables.append(Table(suite, scale, metric, sorted(columns.values(), key=_cell_order), ranked,
+                            _spectral_curves(members, counted)))
     return tables
+
+
+def _spectral_curves(members: list[ResultRecord], rows: dict[str, Row]) -> dict[str, dict[str, SpectralCurve]]:
+    """Per submission and cell, the mean spectral curve over the seeds its row counts (complete
+    seeds, or all when it has none), among results with the most common rank grid of that cell."""
+    cells_of_seed: dict[tuple[str, int], set[str]] = {}
+    for record in members:
+        cells_of_seed.setdefault((record.submission.name, record.seed), set()).add(record.cell.name)
+    columns = {record.cell.name for record in members}
+    grouped: dict[tuple[str, str], dict[tuple[int, ...], list[tuple[float, ...]]]] = {}
+    for record in sorted(members, key=lambda r: (r.submission.name, r.cell.name, r.seed)):
+        name = record.submission.name
+        if record.probes is None or (rows[name].complete and cells_of_seed[name, record.seed] != columns):
+            continue
+        spectral = record.probes.spectral
+        grid = tuple(int(point["r"]) for point in spectral.curve)
+        values = tuple(float(point[spectral.metric]) for point in spectral.curve)
+        grouped.setdefault((name, record.cell.name), {}).setdefault(grid, []).append(values)
+    curves: dict[str, dict[str, SpectralCurve]] = {}
+    for (name, cell), by_grid in sorted(grouped.items()):
+        grid, values = max(by_grid.items(), key=lambda item: (len(item[1]), item[0]))
+        curves.setdefault(name, {})[cell] = SpectralCurve(grid, tuple(float(v) for v in np.mean(values, axis=0)), len(values))
+    return curves
 
 
 def _row(name: str, family: str, seeds: dict[int, dict[str, float]], columns: set[str]) -> Row:

@@ -29,7 +29,9 @@ from pathlib import Path
 
 from mmphase_bench.errors import FileFormatError, InputError
 from mmphase_bench.harness.probe import ALPHA_GRID, C_GRID
-from mmphase_bench.harness.results import TASK_METRICS, ResultRecord, protocol_hash, recompute_metrics
+from mmphase_bench.harness.results import (
+    HEADLINE_METRIC, TASK_METRICS, ResultRecord, protocol_hash, recompute_metrics, recompute_spectral_auc,
+)
 
 #: Largest result file accepted, checked before the file is read. The largest of the 594 published
 #: (version-1) results is 4,641 bytes, and one with evidence about 5 kB; this leaves room for
@@ -98,7 +100,9 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
     if not metrics:
         return "status ok but the metrics are empty"
     kind = task_kind(record)
-    required = TASK_METRICS[kind]
+    # harness/1 results (schema 3 and older) have no spectral headline; later ones must have it.
+    spectral = record.provenance.protocol_version not in ("harness/1",)
+    required = TASK_METRICS[kind] + ((HEADLINE_METRIC,) if spectral else ())
     extra = sorted(set(metrics) - set(required) - {"penalty"})
     if extra:
         return f"extra metric(s) {', '.join(extra)} for a {kind} result (allowed: {', '.join(required)}, penalty)"
@@ -109,7 +113,8 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
         if not math.isfinite(value):
             return f"metrics/{name} = {value} is not finite"
     for name in required:
-        low, text = (-math.inf, "R^2 is at most 1") if name == "r2" else (0.0, "[0, 1]")
+        regression_like = name == "r2" or (name == HEADLINE_METRIC and kind == "regression")
+        low, text = (-math.inf, "R^2 is at most 1") if regression_like else (0.0, "[0, 1]")
         if not low <= metrics[name] <= 1.0:
             return f"metrics/{name} = {metrics[name]!r} is out of range ({text})"
     if "penalty" in metrics and metrics["penalty"] not in PENALTY_GRIDS[kind]:
@@ -136,11 +141,22 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
             return "regression evidence must hold ss_res and ss_tot and no confusion matrix"
         if evidence.n < 2:
             return f"evidence/n = {evidence.n}: R^2 needs at least 2 test examples"
+    if spectral and not evidence.spectral:
+        return f"evidence/spectral is missing: {HEADLINE_METRIC} cannot be recomputed"
+    if not spectral and evidence.spectral is not None:
+        return f"evidence/spectral in a {record.provenance.protocol_version} result, which has no spectral headline"
     try:
         recomputed = recompute_metrics(evidence)
+        if spectral:
+            for entry in evidence.spectral:
+                if kind == "classification" and sum(map(sum, entry.get("confusion_matrix") or [])) != evidence.n:
+                    return f"evidence/spectral: the confusion matrix of rank {entry.get('r')} does not sum to the test size {evidence.n}"
+            recomputed[HEADLINE_METRIC] = recompute_spectral_auc(evidence)
     except InputError as error:
         return f"evidence: {error}"
     for name in required:
         if not abs(metrics[name] - recomputed[name]) <= METRIC_TOLERANCE:
             return f"metrics/{name} = {metrics[name]!r} mismatches the {recomputed[name]!r} its evidence gives"
+    if spectral and record.probes is not None and not abs(record.probes.spectral.auc - metrics[HEADLINE_METRIC]) <= METRIC_TOLERANCE:
+        return f"probes/spectral/auc = {record.probes.spectral.auc!r} differs from metrics/{HEADLINE_METRIC}"
     return None

@@ -22,7 +22,18 @@ from markupsafe import Markup
 from mmphase_bench.harness.results import ResultRecord, as_record
 from mmphase_bench.leaderboard.aggregate import Table, build_tables
 
-METRIC_NAMES = {"top1": "top-1 accuracy", "r2": "R^2"}
+METRIC_NAMES = {"top1": "top-1 accuracy", "r2": "R^2",
+                "spectral_auc": "spectral AUC (probe on the top-r principal components, mean over log r)"}
+#: What the headline is and why, said on both pages.
+HEADLINE_RULE = (
+    "The headline (protocol harness/2) is the spectral probe's AUC: the frozen features are centred, "
+    "projected on their top-r principal components (fitted on the probe's training split), and the "
+    "converged linear probe (penalty chosen on validation, scored once on test) is fitted for r "
+    "log-spaced from 1 to the feature width; the score is the mean over log r. It asks whether the "
+    "label lies among the dominant directions of the representation, the recovery notion of the "
+    "theory; it never selects on test and does not change when an embedding is rescaled or rotated. "
+    "Every result also records the converged probe on all features and the paper's short probe."
+)
 REGIME_LABELS = {"both": "Both", "ca_only": "CA only", "cp_only": "CP only", "neither": "Neither", "?": "?"}
 
 
@@ -55,6 +66,7 @@ def render_markdown(tables: list[Table]) -> str:
         "suite at one scale: mean ± sd over seeds of the frozen linear probe's headline metric per cell "
         "(the cell's regime under its name), and an overall score (mean over cells, then over seeds) with "
         "its 95% interval. Ranks marked `=` are ties: the intervals overlap. " + COMPLETE_SEEDS_RULE, "",
+        HEADLINE_RULE, "",
     ]
     if not tables:
         lines.append("No results have been published yet.")
@@ -67,6 +79,18 @@ def render_markdown(tables: list[Table]) -> str:
             cells = [_fmt(row.mean(c.name), row.sd(c.name)) for c in table.columns]
             lines.append("| " + " | ".join([row.rank, _md(row.submission), _md(row.family), *cells, _overall(row), row.seeds_text]) + " |")
         lines.append("")
+        agreement = placement_agreement(table)
+        if agreement:
+            lines += [f"### {_md(table.title)}: placements against winners", "",
+                      "Per cell: the estimated placement (separation ratios with 95% intervals) and which family's best "
+                      "submission scores higher on the headline (`tie` when their mean ± sd overlap). CA only should be won "
+                      "by CA and CP only by CP; Both and Neither predict no winner.", ""]
+            lines.append("| cell | placement | Δ_CA | Δ_CP | best CA | best CP | winner | agrees |")
+            lines.append("|---|---|---|---|---|---|---|---|")
+            for item in agreement:
+                lines.append("| " + " | ".join(_md(item[key]) for key in ("cell", "regime", "delta_ca", "delta_cp", "best_ca",
+                                                                           "best_cp", "winner", "agrees")) + " |")
+            lines.append("")
     lines += ["## Reproduce and submit", "",
               "`mmphase leaderboard reproduce --leaderboard leaderboard --out runs-reproduce` re-runs every result "
               "above from what its file records (submission, suite, cell, scale, seed) and compares the metrics; "
@@ -158,6 +182,85 @@ def _accuracy_plot(table: Table) -> Markup | None:
     return _svg(fig)
 
 
+def _ratio_text(placement: dict, name: str) -> str:
+    value = placement.get(name)
+    if not isinstance(value, (int, float)):
+        return "no signal"
+    interval = (placement.get("ci") or {}).get(name)
+    if interval and all(isinstance(v, (int, float)) for v in interval):
+        return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    return f"{value:.2f}"
+
+
+def placement_agreement(table: Table) -> list[dict]:
+    """Per cell: the placement, the best CA and best CP submissions on the headline (mean ± sd over
+    the counted seeds), the winning family (``tie`` when the two ranges overlap) and whether the
+    placement agrees (``yes``/``no`` for CA only and CP only; ``-`` where it predicts no winner or a
+    family has no result)."""
+    out = []
+    for column in table.columns:
+        best = {}
+        for family in ("CA", "CP"):
+            candidates = [(row.mean(column.name), row.sd(column.name), row.submission) for row in table.rows
+                          if row.family == family and row.mean(column.name) is not None]
+            best[family] = max(candidates) if candidates else None
+        ca, cp = best["CA"], best["CP"]
+        if ca is None or cp is None:
+            winner = "-"
+        elif abs(ca[0] - cp[0]) <= ca[1] + cp[1]:
+            winner = "tie"
+        else:
+            winner = "CA" if ca[0] > cp[0] else "CP"
+        expected = {"ca_only": "CA", "cp_only": "CP"}.get(column.regime)
+        agrees = "-" if expected is None or winner == "-" else ("yes" if winner == expected else "no")
+        text = lambda item: "-" if item is None else f"{item[2]} {item[0]:.3f} ± {item[1]:.3f}"
+        out.append({"cell": column.name, "regime": REGIME_LABELS.get(column.regime, column.regime),
+                    "delta_ca": _ratio_text(column.placement, "delta_ca"), "delta_cp": _ratio_text(column.placement, "delta_cp"),
+                    "best_ca": text(ca), "best_cp": text(cp), "winner": winner, "agrees": agrees})
+    return out
+
+
+#: The nuisance alignments of the spectral-curve figure (the paper's aligned and misaligned cases).
+SPECTRAL_ALIGNMENTS = (1.0, 0.5)
+
+
+def _spectral_plot(table: Table) -> Markup | None:
+    """The spectral probe's curves (metric against the number r of top principal components, log
+    axis) of the CA (solid) and CP (dashed) submissions at nu_max 1 and 0.5, one row per noise level."""
+    if not table.spectral or not any("nuisance_alignment" in c.config for c in table.columns):
+        return None
+    import matplotlib.pyplot as plt
+
+    alignments = [a for a in SPECTRAL_ALIGNMENTS if any(float(c.config.get("nuisance_alignment", -1)) == a for c in table.columns)]
+    noises = sorted({float(c.config["noise_y"]) for c in table.columns})
+    families = {row.submission: row.family for row in table.rows if row.family in ("CA", "CP")}
+    if not alignments or not families:
+        return None
+    fig, axes = plt.subplots(len(noises), len(alignments), figsize=(3.6 * len(alignments), 2.5 * len(noises) + 0.6),
+                             squeeze=False, sharex=True, sharey=True)
+    colours = {name: f"C{index}" for index, name in enumerate(sorted(families))}
+    for i, noise in enumerate(noises):
+        for j, alignment in enumerate(alignments):
+            ax = axes[i][j]
+            column = next((c for c in table.columns if float(c.config["noise_y"]) == noise
+                           and float(c.config["nuisance_alignment"]) == alignment), None)
+            for name in sorted(families):
+                curve = table.spectral.get(name, {}).get(column.name) if column else None
+                if curve:
+                    ax.plot(curve.ranks, curve.values, marker="o", markersize=3, color=colours[name],
+                            linestyle="-" if families[name] == "CA" else "--", label=f"{name} ({families[name]})")
+            ax.set_xscale("log", base=2)
+            ax.set_title(f"nu_max {alignment:g}, noise_y {noise:g}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("probe on top-r PCs")
+            if i == len(noises) - 1:
+                ax.set_xlabel("r (top principal components)")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _svg(fig)
+
+
 def _placement_points(table: Table) -> tuple[list, list[str], list[str]]:
     """The cells with both ratios estimated, as numbered points; the key (one line per number); the
     cells left out because no signal was detected."""
@@ -224,7 +327,8 @@ def _page_table(table: Table) -> dict:
         cells.append((row.seeds_text, str(row.seeds)))
         rows.append(cells)
     return {"title": table.title, "metric_name": METRIC_NAMES[table.metric], "headers": headers, "rows": rows,
-            "accuracy_svg": _accuracy_plot(table), "placement": _placement_plot(table)}
+            "accuracy_svg": _accuracy_plot(table), "spectral_svg": _spectral_plot(table),
+            "placement": _placement_plot(table), "agreement": placement_agreement(table)}
 
 
 def render_html(tables: list[Table]) -> str:
@@ -232,7 +336,7 @@ def render_html(tables: list[Table]) -> str:
     with _plot_settings():
         page_tables = [_page_table(table) for table in tables]
     rule = COMPLETE_SEEDS_RULE.replace("`", "")
-    return _environment().get_template("index.html.j2").render(tables=page_tables, seeds_rule=rule)
+    return _environment().get_template("index.html.j2").render(tables=page_tables, seeds_rule=rule, headline_rule=HEADLINE_RULE)
 
 
 def render_unverified(records: Iterable[ResultRecord]) -> str:

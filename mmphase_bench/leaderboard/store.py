@@ -94,6 +94,8 @@ def publishable_problem(result: ResultRecord | Mapping, *, legacy: bool = False)
         return problem
     if record.scale == "smoke":
         return "smoke-scale results are for tests only"
+    if record.status == "incomplete":
+        return f"the run is incomplete ({record.error})"
     if not record.ok:
         return f"the run failed ({record.error})"
     return integrity_problem(record, legacy=legacy)

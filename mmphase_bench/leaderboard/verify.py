@@ -24,11 +24,15 @@ import json
 import random
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Collection, Iterator, Sequence
+
+import torch
 
 from mmphase_bench.errors import InputError
+from mmphase_bench.harness.results import ResultRecord
 from mmphase_bench.harness.runner import run_benchmark
 from mmphase_bench.harness.submission import load_submission
 from mmphase_bench.leaderboard.reproduce import DEFAULT_TOLERANCE, compare_results, plan_reproduction
@@ -171,6 +175,22 @@ def _measurement(result: dict) -> tuple:
             submission.get("source_hash") if isinstance(submission, dict) else None)
 
 
+@contextmanager
+def _threads_of(published: ResultRecord, device: str) -> Iterator[None]:
+    """Run at the published CPU result's torch thread count (recorded in its provenance), so that the
+    re-run can be bit-identical: SGD's reductions round differently on other thread counts."""
+    threads = published.provenance.torch_threads
+    if not (published.provenance.device.startswith("cpu") and device in ("cpu", "auto") and threads):
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def verify(leaderboard: str | Path, paths: Sequence[str], *, out: str | Path | None = None, device: str = "cpu",
            tolerance: float = DEFAULT_TOLERANCE, strict: bool | Collection[str] = False, progress: bool = False,
            on_verdict=None) -> VerifyReport:
@@ -242,7 +262,8 @@ def verify(leaderboard: str | Path, paths: Sequence[str], *, out: str | Path | N
             published = by_path[path].record
             config = replace(plan.config, cells=(published.cell.name,), seeds=(published.seed,), progress=progress)
             try:
-                reproduced = run_benchmark(config)
+                with _threads_of(published, config.device):
+                    reproduced = run_benchmark(config)
             except InputError as error:
                 record(Verdict(path, "failed", reason=f"re-run refused: {str(error).splitlines()[0]}"))
                 continue

@@ -2,7 +2,8 @@
 
 The image encoder is the paper's (paper-facts section 4): four convolutions (kernel 4, stride 2,
 padding 1; 32-32-64-64 channels, ReLU) then fully connected layers 1024-256-128 for 64 x 64 inputs
-(the flattened size follows the input size). The decoder mirrors it with transposed convolutions.
+(the flattened size follows the input size). The decoder is the one of the paper's reference code:
+one linear layer 128 -> 1024 to a 64 x 4 x 4 map, then four transposed convolutions.
 """
 
 from __future__ import annotations
@@ -39,13 +40,14 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """The mirror of :class:`ConvEncoder`: FC ``in_dim`` -> 256 -> flat, 4 transposed convolutions."""
+    """Linear ``in_dim`` -> 64 x (H/16) x (W/16) + ReLU, then 4 transposed convolutions (kernel 4,
+    stride 2, padding 1; 64-32-32-C channels, ReLU between), as in the paper's reference code."""
 
     def __init__(self, spec: ViewSpec, in_dim: int = EMBEDDING_DIM):
         super().__init__()
         channels, height, width = spec.shape
         self.flat_shape = (64, height // 16, width // 16)
-        self.head = nn.Sequential(nn.Linear(in_dim, 256), nn.ReLU(inplace=True), nn.Linear(256, math.prod(self.flat_shape)), nn.ReLU(inplace=True))
+        self.head = nn.Sequential(nn.Linear(in_dim, math.prod(self.flat_shape)), nn.ReLU(inplace=True))
         layers, previous = [], 64
         for width_out in (64, 32, 32):
             layers += [nn.ConvTranspose2d(previous, width_out, kernel_size=4, stride=2, padding=1), nn.ReLU(inplace=True)]
@@ -97,12 +99,13 @@ def build_decoder(spec: ViewSpec, in_dim: int = EMBEDDING_DIM) -> nn.Module:
     return MLPDecoder(spec, in_dim)
 
 
-def projector(in_dim: int = EMBEDDING_DIM, sizes: tuple[int, ...] = (128, 128, 32)) -> nn.Module:
-    """The VICReg projection head 128-128-32: Linear + BatchNorm + ReLU between layers."""
+def projector(in_dim: int = EMBEDDING_DIM, sizes: tuple[int, ...] = (128, 128, 32), batch_norm: bool = False) -> nn.Module:
+    """The projection head 128-128-32: Linear, then ReLU between layers (the paper's reference code);
+    with ``batch_norm`` a BatchNorm1d before each ReLU (the head of the original VICReg paper)."""
     layers, previous = [], in_dim
     for i, size in enumerate(sizes):
         layers.append(nn.Linear(previous, size))
         if i < len(sizes) - 1:
-            layers += [nn.BatchNorm1d(size), nn.ReLU(inplace=True)]
+            layers += ([nn.BatchNorm1d(size)] if batch_norm else []) + [nn.ReLU(inplace=True)]
         previous = size
     return nn.Sequential(*layers)

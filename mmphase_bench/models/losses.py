@@ -8,23 +8,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmphase_bench.errors import InputError
+
 
 class VICRegLoss(nn.Module):
     """VICReg (Bardes et al., 2022) between two batches of projections z_a, z_b (n x d)::
 
         L = lambda_inv * mean ||z_a - z_b||^2 / d                        (invariance, MSE)
-          + lambda_var * (v(z_a) + v(z_b)) / 2                           (variance)
+          + lambda_var * (v(z_a) + v(z_b)) [/ 2]                         (variance)
           + lambda_cov * (c(z_a) + c(z_b))                                (covariance)
         v(z) = mean_j max(0, 1 - sqrt(Var z_j + eps))
         c(z) = sum_{i != j} Cov(z)_ij^2 / d
 
-    Weights 25 / 25 / 1 and eps = 1e-4 (paper-facts section 4). Variance convention: the variance
-    term is **averaged** over the two branches (the official implementation's ``/ 2``), so with
-    equal branches it counts once, not twice. Covariances use the unbiased (n - 1) normalisation.
+    Weights 25 / 25 / 1 and eps = 1e-4 (Kamai et al. 2026, section on the stereo experiments).
+    Variance convention, ``variance_reduction``: ``"sum"`` (the default) **sums** the two branch
+    hinges, as the paper's reference code does; ``"mean"`` averages them (the ``/ 2`` of the official
+    VICReg implementation), so that with equal branches the term counts once. Covariances use the
+    unbiased (n - 1) normalisation.
     """
 
-    def __init__(self, invariance_weight: float = 25.0, variance_weight: float = 25.0, covariance_weight: float = 1.0, eps: float = 1e-4):
+    def __init__(self, invariance_weight: float = 25.0, variance_weight: float = 25.0, covariance_weight: float = 1.0,
+                 eps: float = 1e-4, variance_reduction: str = "sum"):
         super().__init__()
+        if variance_reduction not in ("sum", "mean"):
+            raise InputError(f"variance_reduction must be 'sum' or 'mean', got {variance_reduction!r}")
+        self.variance_reduction = variance_reduction
         self.invariance_weight = invariance_weight
         self.variance_weight = variance_weight
         self.covariance_weight = covariance_weight
@@ -33,7 +41,9 @@ class VICRegLoss(nn.Module):
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         n, d = z_a.shape
         invariance = F.mse_loss(z_a, z_b)
-        variance = 0.5 * (self._variance(z_a) + self._variance(z_b))
+        variance = self._variance(z_a) + self._variance(z_b)
+        if self.variance_reduction == "mean":
+            variance = 0.5 * variance
         covariance = self._covariance(z_a, n, d) + self._covariance(z_b, n, d)
         return self.invariance_weight * invariance + self.variance_weight * variance + self.covariance_weight * covariance
 

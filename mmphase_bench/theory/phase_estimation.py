@@ -1,4 +1,4 @@
-"""Place a paired dataset on the phase diagram from a small labelled subsample (paper-facts section 3).
+"""Place a paired dataset on the phase diagram from a small labelled subsample (Kamai et al. 2026).
 
 The reference procedure ("in-sample"), for paired features ``Z_x``, ``Z_y`` of ``m`` labelled pairs:
 
@@ -32,6 +32,18 @@ Beyond the reference:
 * **Ridge sensitivity.** The reference point estimate is repeated at several ridges. The ridge is
   relative: ``ridge * mean variance`` of the PCA'd view is added to its covariance, so results do not
   depend on the units of the features.
+* **A second signal rule** (``signal_rule="permutation"``). The elbow fit of step 4 counts as signal
+  every component on the steep part of the ranked R^2 curve, and the ratio takes the *smallest*
+  signal value: one weak component with a little label information (singular value below a strong
+  nuisance component) pulls ``Delta-hat`` below 1. The permutation rule declares a component
+  significant by a step-down permutation test (family-wise error ``significance``, ``n_permutations``
+  label permutations), then takes as signal the fewest significant components, ranked by R^2, whose
+  R^2 reaches ``signal_fraction`` of the significant total (component scores are uncorrelated, so
+  their R^2 values add up to the label variance they explain together); see
+  :func:`~mmphase_bench.theory.component_scoring.classify_components_permutation`. Both rules are
+  always computed on the same spectra and resamples and reported side by side
+  (``PhaseEstimate.signal_rules``); ``signal_rule`` picks the one behind ``delta_*``, ``regime``,
+  ``ci`` and ``estimators``. The default is the reference elbow rule.
 """
 
 from __future__ import annotations
@@ -49,7 +61,10 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from mmphase_bench.errors import InputError
-from mmphase_bench.theory.component_scoring import classify_components, cross_validated_r2_columns, holdout_ridge_r2
+from mmphase_bench.theory.component_scoring import (
+    classify_components, classify_components_permutation, cross_validated_r2_columns, holdout_ridge_r2,
+    holdout_ridge_r2_wide,
+)
 from mmphase_bench.theory.regime import Regime
 from mmphase_bench.validation import check_choice, check_float, check_int, check_matrix, check_same_rows
 
@@ -64,6 +79,12 @@ DEFAULT_RIDGE_GRID = (1e-6, 1e-4, 1e-2, 1e-1)
 #: Label permutations giving the chance level of a component's R^2. A component must beat the best
 #: R^2 reached with any of them, so a spectrum without signal shows some in about 1 case in 10.
 N_NULL_PERMUTATIONS = 9
+#: "elbow": the reference two-segment fit; "permutation": permutation test plus share of R^2.
+SIGNAL_RULES = ("elbow", "permutation")
+#: Label permutations of the permutation rule (the 9 above included): p-values resolve to 1/50.
+DEFAULT_PERMUTATIONS = 49
+DEFAULT_SIGNIFICANCE = 0.05
+DEFAULT_SIGNAL_FRACTION = 0.9
 _TITLES = {"cca": "C-hat (CA)", "rrr": "A-hat (CP, x -> y)", "rrr_reverse": "A-hat (CP, y -> x)"}
 
 
@@ -88,6 +109,8 @@ class SpectrumEstimate:
     weakest_signal: float | None  #: the signal value entering the ratio
     nuisance_floor: float | None  #: the nuisance value entering the ratio (None: no nuisance component)
     noise_r2: float = 0.0  #: largest R^2 of any component against permuted labels: the chance level
+    rule: str = "elbow"  #: the signal rule that set ``is_signal`` (see SIGNAL_RULES)
+    p_values: np.ndarray | None = None  #: step-down permutation p-values (permutation rule only)
 
     @property
     def signal_detected(self) -> bool:
@@ -129,6 +152,53 @@ class EstimatorResult:
 
 
 @dataclass(frozen=True)
+class RuleResult:
+    """Everything one signal rule gives: the in-sample ratios (the reference estimator), the union of
+    both estimators' intervals (``ci``; each estimator's own under ``estimators``), the regime
+    frequencies pooled over both estimators' resamples, and each estimator's result."""
+
+    rule: str
+    estimators: dict[str, EstimatorResult]
+    ci: dict[str, tuple[float, float] | None]
+    regime_probabilities: dict[str, float]
+
+    @property
+    def ratios(self) -> dict[str, float | None]:
+        return self.estimators["in_sample"].ratios
+
+    @property
+    def regime(self) -> Regime:
+        return self.estimators["in_sample"].regime
+
+    @property
+    def regime_reverse(self) -> Regime:
+        return Regime.from_ratios(self.ratios["delta_ca"], self.ratios["delta_cp_reverse"])
+
+    def to_dict(self) -> dict[str, Any]:
+        reference, cross = self.estimators["in_sample"], self.estimators["cross_fitted"]
+        out = {
+            **{key: _json_number(value) for key, value in self.ratios.items()},
+            "regime": self.regime.value,
+            "regime_reverse": self.regime_reverse.value,
+            "ci": _json_intervals(self.ci),
+            "regime_probabilities": dict(self.regime_probabilities),
+            "no_signal_fraction": dict(reference.no_signal_fraction),
+            "in_sample_ci": _json_intervals(reference.ci),
+            "cross_fitted": {**{key: _json_number(value) for key, value in cross.ratios.items()},
+                             "ci": _json_intervals(cross.ci)},
+            "signal_components": {
+                name: [int(i) for i in np.flatnonzero(spectrum.is_signal)] for name, spectrum in reference.spectra.items()
+            },
+        }
+        if self.rule == "permutation":
+            out["p_values"] = {
+                name: [float(v) for v in spectrum.p_values] for name, spectrum in reference.spectra.items()
+                if spectrum.p_values is not None
+            }
+        return out
+
+
+@dataclass(frozen=True)
 class PhaseEstimate:
     """Result of :func:`estimate_phase`. Ratios are ``None`` when no signal was detected.
 
@@ -151,6 +221,8 @@ class PhaseEstimate:
     n_samples: int
     task: str
     settings: dict[str, Any] = field(default_factory=dict)
+    signal_rule: str = "elbow"  #: the rule behind delta_*, regime, ci and estimators
+    signal_rules: dict[str, RuleResult] = field(default_factory=dict)  #: every rule, side by side
 
     @property
     def spectra(self) -> dict[str, SpectrumEstimate]:
@@ -202,6 +274,8 @@ class PhaseEstimate:
             "n_samples": self.n_samples,
             "task": self.task,
             "settings": dict(self.settings),
+            "signal_rule": self.signal_rule,
+            "signal_rules": {rule: result.to_dict() for rule, result in self.signal_rules.items()},
         }
 
     def summary(self, max_rows: int = 10) -> str:
@@ -218,6 +292,14 @@ class PhaseEstimate:
                 f"{self.no_signal_fraction[key]:>10.0%}"
             )
         lines += ["", f"regime (CP x -> y): {self.regime.label}    regime (CP y -> x): {self.regime_reverse.label}"]
+        lines.append(f"signal rule: {self.signal_rule}")
+        for rule, result in self.signal_rules.items():
+            parts = []
+            for key in ("delta_ca", "delta_cp"):
+                interval = result.ci[key]
+                bounds = "" if interval is None else f" [{_fmt(interval[0])}, {_fmt(interval[1])}]"
+                parts.append(f"{key} {_fmt(result.ratios[key])}{bounds}")
+            lines.append(f"  {rule + ':':<13}{', '.join(parts)}; {result.regime.label}")
         probabilities = ", ".join(f"{Regime(k).label} {v:.0%}" for k, v in self.regime_probabilities.items())
         lines.append(f"resampled regime frequencies: {probabilities}")
         ridges = "; ".join(
@@ -283,6 +365,10 @@ def estimate_phase(
     seed: int = 0,
     n_jobs: int | None = -1,
     progress: bool = False,
+    signal_rule: str = "elbow",
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    significance: float = DEFAULT_SIGNIFICANCE,
+    signal_fraction: float = DEFAULT_SIGNAL_FRACTION,
 ) -> PhaseEstimate:
     """Estimate the separation ratios and regime of a paired dataset.
 
@@ -312,6 +398,15 @@ def estimate_phase(
         Threads for the resamples (``-1`` or ``None``: one per CPU core). Does not change the result.
     progress:
         Show a progress bar over the resamples.
+    signal_rule:
+        The signal/nuisance split behind ``delta_*``, ``regime``, ``ci`` and ``estimators``:
+        "elbow" (the reference two-segment fit of Kamai et al. 2026) or "permutation" (a step-down
+        permutation test, then the fewest components reaching ``signal_fraction`` of the
+        significant R^2). Both are always computed and reported in ``signal_rules``.
+    n_permutations, significance, signal_fraction:
+        The permutation rule: label permutations (at least the ``N_NULL_PERMUTATIONS`` that also
+        set the elbow rule's chance level), family-wise error level of the test, and the share
+        of the significant components' R^2 the signal components must carry.
     """
     zx = check_matrix("zx", zx)
     zy = check_matrix("zy", zy)
@@ -330,6 +425,15 @@ def estimate_phase(
     confidence = check_float("confidence", confidence, minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
     seed = check_int("seed", seed, minimum=0)
     grid = tuple(check_float("ridge_grid", r, minimum=0.0) for r in (ridge_grid or ()))
+    check_choice("signal_rule", signal_rule, SIGNAL_RULES)
+    n_permutations = check_int("n_permutations", n_permutations, minimum=N_NULL_PERMUTATIONS)
+    significance = check_float("significance", significance, minimum=0.0, maximum=1.0, strict_minimum=True, strict_maximum=True)
+    signal_fraction = check_float("signal_fraction", signal_fraction, minimum=0.0, maximum=1.0, strict_minimum=True)
+    if significance < 1.0 / (1 + n_permutations):
+        raise InputError(
+            f"significance={significance} is below 1 / (1 + n_permutations) = {1 / (1 + n_permutations):.4g}, "
+            f"the smallest p-value {n_permutations} permutations can give: raise n_permutations"
+        )
     minimum_pairs = max(MIN_LABELLED_PAIRS, 10 * cv_folds)
     if n < minimum_pairs:
         raise InputError(
@@ -344,21 +448,31 @@ def estimate_phase(
     folds = rng.permutation(n) % cv_folds
     # Permuted labels ride along as extra target columns: their R^2 is the chance level (see _spectrum).
     n_labels = targets.shape[1]
+    # The permutation rule's further permutations come from their own stream, so the folds, the
+    # first permutations and the resamples (hence every elbow-rule number) are those of the reference.
+    extra_rng = np.random.default_rng([seed, 0x9A5E, 1])
+    extra = n_permutations - N_NULL_PERMUTATIONS
+    null_targets = (
+        np.concatenate([targets[extra_rng.permutation(n)] for _ in range(extra)], axis=1) if extra else targets[:, :0]
+    )
     targets = np.concatenate([targets] + [targets[rng.permutation(n)] for _ in range(N_NULL_PERMUTATIONS)], axis=1)
     settings = dict(n_pca=n_pca, n_components=n_components, ridge=ridge, cv_folds=cv_folds, cv_alpha=cv_alpha)
+    rules = dict(significance=significance, signal_fraction=signal_fraction)
     estimators = {"in_sample": _in_sample_spectra, "cross_fitted": _cross_fitted_spectra}
 
-    point = {name: estimator(zx, zy, targets, folds, **settings) for name, estimator in estimators.items()}
-    for name, spectrum in point["in_sample"].items():
+    point = {name: estimator(zx, zy, targets, null_targets, folds, **settings, **rules) for name, estimator in estimators.items()}
+    for name, spectrum in point["in_sample"][signal_rule].items():
         if not spectrum.signal_detected:
-            logger.info("no signal detected in the %s spectrum", name)
+            logger.info("no signal detected in the %s spectrum (%s rule)", name, signal_rule)
 
     sensitivity = {}
+    # The grid reports the chosen rule only; the elbow rule needs no further permutations.
+    grid_null = null_targets if signal_rule == "permutation" else null_targets[:, :0]
     for grid_ridge in grid:
         spectra = point["in_sample"] if grid_ridge == ridge else _in_sample_spectra(
-            zx, zy, targets, folds, **{**settings, "ridge": grid_ridge}
+            zx, zy, targets, grid_null, folds, **{**settings, "ridge": grid_ridge}, **rules
         )
-        sensitivity[grid_ridge] = {RATIO_NAMES[name]: s.ratio for name, s in spectra.items()}
+        sensitivity[grid_ridge] = {RATIO_NAMES[name]: s.ratio for name, s in spectra[signal_rule].items()}
 
     # Indices are drawn up front, so the result does not depend on n_jobs or thread timing.
     indices = [
@@ -366,14 +480,14 @@ def estimate_phase(
         for _ in range(n_resamples)
     ]
 
-    def one_resample(index: np.ndarray) -> dict[str, dict[str, float | None]]:
+    def one_resample(index: np.ndarray) -> dict[str, dict[str, dict[str, float | None]]]:
         out = {}
         for name, estimator in estimators.items():
             try:
-                spectra = estimator(zx[index], zy[index], targets[index], folds[index], **settings)
-                out[name] = {RATIO_NAMES[s]: spectra[s].ratio for s in SPECTRUM_NAMES}
+                spectra = estimator(zx[index], zy[index], targets[index], null_targets[index], folds[index], **settings, **rules)
+                out[name] = {rule: {RATIO_NAMES[s]: spectra[rule][s].ratio for s in SPECTRUM_NAMES} for rule in SIGNAL_RULES}
             except np.linalg.LinAlgError:  # a degenerate resample carries no signal
-                out[name] = {key: None for key in RATIO_NAMES.values()}
+                out[name] = {rule: {key: None for key in RATIO_NAMES.values()} for rule in SIGNAL_RULES}
         return out
 
     workers = _resolve_jobs(n_jobs)
@@ -384,15 +498,17 @@ def estimate_phase(
             for result in pool.map(one_resample, indices):
                 resampled.append(result)
                 bar.update()
-    draws = {name: [result[name] for result in resampled] for name in estimators}
-
-    results = {
-        name: _summarise(name, point[name], draws[name], confidence) for name in estimators
-    }
+    by_rule = {}
+    for rule in SIGNAL_RULES:
+        draws = {name: [result[name][rule] for result in resampled] for name in estimators}
+        results = {name: _summarise(name, point[name][rule], draws[name], confidence) for name in estimators}
+        union = {key: _union(*(result.ci[key] for result in results.values())) for key in RATIO_NAMES.values()}
+        pooled = [draw for name in estimators for draw in draws[name]]
+        probabilities = _regime_frequencies(pooled) if pooled else results["in_sample"].regime_probabilities
+        by_rule[rule] = RuleResult(rule, results, union, probabilities)
+    chosen = by_rule[signal_rule]
+    results, union, probabilities = chosen.estimators, chosen.ci, chosen.regime_probabilities
     reference = results["in_sample"]
-    union = {key: _union(*(result.ci[key] for result in results.values())) for key in RATIO_NAMES.values()}
-    pooled = [draw for name in estimators for draw in draws[name]]
-    probabilities = _regime_frequencies(pooled) if pooled else reference.regime_probabilities
     ratios = reference.ratios
     return PhaseEstimate(
         delta_ca=ratios["delta_ca"],
@@ -412,7 +528,11 @@ def estimate_phase(
             **settings, "n_resamples": n_resamples, "resample": resample,
             "subsample_fraction": subsample_fraction if resample == "subsample" else None,
             "seed": seed, "d_x": zx.shape[1], "d_y": zy.shape[1], "n_label_columns": n_labels, "null_permutations": N_NULL_PERMUTATIONS,
+            "signal_rule": signal_rule, "n_permutations": n_permutations, "significance": significance,
+            "signal_fraction": signal_fraction,
         },
+        signal_rule=signal_rule,
+        signal_rules=by_rule,
     )
 
 
@@ -517,18 +637,31 @@ def _whitening(scores: np.ndarray, ridge: float) -> np.ndarray:
     return 1.0 / np.sqrt(variance + ridge * variance.mean())
 
 
-def _spectrum(name, singular_values, r2_columns, weakest_rule) -> SpectrumEstimate:
-    """Classify components from R^2 per label column, (m, (1 + P) L): the real labels, then P permutations.
+def _spectrum(name, singular_values, r2_columns, null_columns, weakest_rule, *, significance, signal_fraction
+              ) -> dict[str, SpectrumEstimate]:
+    """Classify components under each signal rule, from R^2 per label column.
 
-    The permuted labels (same folds, no relation to the data) give the chance level of the R^2: a
-    component must beat the best R^2 any permutation reaches in this spectrum to count as signal.
+    ``r2_columns`` is (m, (1 + P) L): the real labels, then P permutations; ``null_columns`` is
+    (m, E L), E further permutations. The elbow rule (the reference) uses the first P: a component
+    must beat the best R^2 any of them reaches in this spectrum to count as signal. The permutation
+    rule tests each component against all P + E (step-down maxT), then keeps the fewest significant
+    components carrying ``signal_fraction`` of their R^2.
     """
-    blocks = r2_columns.reshape(r2_columns.shape[0], 1 + N_NULL_PERMUTATIONS, -1).sum(axis=2)  # (m, 1 + P)
+    m = r2_columns.shape[0]
+    blocks = r2_columns.reshape(m, 1 + N_NULL_PERMUTATIONS, -1).sum(axis=2)  # (m, 1 + P)
+    n_labels = r2_columns.shape[1] // (1 + N_NULL_PERMUTATIONS)
     r2 = np.clip(blocks[:, 0], 0.0, None)
     noise = float(np.clip(blocks[:, 1:], 0.0, None).max())
     is_signal = classify_components(r2, threshold=noise)
     weakest, floor = weakest_rule(singular_values, is_signal)
-    return SpectrumEstimate(name, singular_values, r2, is_signal, weakest, floor, noise)
+    elbow = SpectrumEstimate(name, singular_values, r2, is_signal, weakest, floor, noise)
+
+    extra = null_columns.reshape(m, -1, n_labels).sum(axis=2) if null_columns.size else np.zeros((m, 0))
+    null = np.clip(np.concatenate([blocks[:, 1:], extra], axis=1), 0.0, None)
+    is_signal, p_values = classify_components_permutation(r2, null, significance, signal_fraction)
+    weakest, floor = weakest_rule(singular_values, is_signal)
+    permutation = SpectrumEstimate(name, singular_values, r2, is_signal, weakest, floor, noise, "permutation", p_values)
+    return {"elbow": elbow, "permutation": permutation}
 
 
 def _min_max_rule(values: np.ndarray, is_signal: np.ndarray) -> tuple[float | None, float | None]:
@@ -547,7 +680,8 @@ def _rank_rule(values: np.ndarray, is_signal: np.ndarray) -> tuple[float | None,
     return weakest, floor
 
 
-def _in_sample_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge, cv_folds, cv_alpha) -> dict[str, SpectrumEstimate]:
+def _in_sample_spectra(zx, zy, targets, null_targets, folds, *, n_pca, n_components, ridge, cv_folds, cv_alpha,
+                       significance, signal_fraction) -> dict[str, dict[str, SpectrumEstimate]]:
     n = zx.shape[0]
     mean_x, directions_x = _fit_pca(zx, n_pca)
     mean_y, directions_y = _fit_pca(zy, n_pca)
@@ -561,14 +695,33 @@ def _in_sample_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge, cv
         _, singular, right_t = np.linalg.svd(target.T @ source / (n - 1), full_matrices=False)
         m = min(n_components, singular.size)
         components[name] = (singular[:m], (source @ right_t[:m].T)[:, :, None])
-    return {
-        name: _spectrum(name, values, cross_validated_r2_columns(scores, targets, folds, cv_folds, cv_alpha), _min_max_rule)
-        for name, (values, scores) in components.items()
-    }
+    spectra = {}
+    for name, (values, scores) in components.items():
+        r2_columns = cross_validated_r2_columns(scores, targets, folds, cv_folds, cv_alpha)
+        null_columns = (
+            cross_validated_r2_columns(scores, null_targets, folds, cv_folds, cv_alpha, wide=True)
+            if null_targets.shape[1] else np.zeros((values.size, 0))
+        )
+        spectra[name] = _spectrum(name, values, r2_columns, null_columns, _min_max_rule,
+                                  significance=significance, signal_fraction=signal_fraction)
+    return _by_rule(spectra)
 
 
-def _cross_fitted_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge, cv_folds, cv_alpha) -> dict[str, SpectrumEstimate]:
-    per_fold: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in SPECTRUM_NAMES}
+def _by_rule(spectra: dict[str, dict[str, SpectrumEstimate]]) -> dict[str, dict[str, SpectrumEstimate]]:
+    """{spectrum: {rule: estimate}} -> {rule: {spectrum: estimate}}."""
+    return {rule: {name: spectra[name][rule] for name in spectra} for rule in SIGNAL_RULES}
+
+
+def _cross_fitted_spectra(zx, zy, targets, null_targets, folds, *, n_pca, n_components, ridge, cv_folds, cv_alpha,
+                          significance, signal_fraction) -> dict[str, dict[str, SpectrumEstimate]]:
+    per_fold: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {name: [] for name in SPECTRUM_NAMES}
+    has_null = null_targets.shape[1] > 0
+
+    def null_r2(train_scores, test_scores, train, test):
+        if not has_null:
+            return np.zeros((train_scores.shape[1], 0))
+        return holdout_ridge_r2_wide(train_scores, null_targets[train], test_scores, null_targets[test], cv_alpha)
+
     for fold in range(cv_folds):
         test = folds == fold
         train = ~test
@@ -592,6 +745,7 @@ def _cross_fitted_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge,
         per_fold["cca"].append((
             _columnwise_correlation(pair["test"][:, :, 0], pair["test"][:, :, 1]),
             holdout_ridge_r2(pair["train"], targets[train], pair["test"], targets[test], cv_alpha),
+            null_r2(pair["train"], pair["test"], train, test),
         ))
         for name, source, target in (("rrr", white_x, pcs_y), ("rrr_reverse", white_y, pcs_x)):
             left, singular, right_t = np.linalg.svd(target["train"].T @ source["train"] / (n_train - 1), full_matrices=False)
@@ -603,16 +757,19 @@ def _cross_fitted_spectra(zx, zy, targets, folds, *, n_pca, n_components, ridge,
             per_fold[name].append((
                 held_out,
                 holdout_ridge_r2(code["train"][:, :, None], targets[train], code["test"][:, :, None], targets[test], cv_alpha),
+                null_r2(code["train"][:, :, None], code["test"][:, :, None], train, test),
             ))
     if not per_fold["cca"]:
         raise np.linalg.LinAlgError("no usable cross-fitting fold")
     spectra = {}
     for name, items in per_fold.items():
-        m = min(values.size for values, _ in items)
-        held_out = np.mean([values[:m] for values, _ in items], axis=0)
-        r2_columns = np.mean([scores[:m] for _, scores in items], axis=0)
-        spectra[name] = _spectrum(name, held_out, r2_columns, _rank_rule)
-    return spectra
+        m = min(values.size for values, _, _ in items)
+        held_out = np.mean([values[:m] for values, _, _ in items], axis=0)
+        r2_columns = np.mean([scores[:m] for _, scores, _ in items], axis=0)
+        null_columns = np.mean([null[:m] for _, _, null in items], axis=0)
+        spectra[name] = _spectrum(name, held_out, r2_columns, null_columns, _rank_rule,
+                                  significance=significance, signal_fraction=signal_fraction)
+    return _by_rule(spectra)
 
 
 def _columnwise_covariance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -108,7 +108,7 @@ def test_ctrl_c_during_a_run(tmp_path, earliest):
     assert "both__seed0.json" in stamps
     again = subprocess.run([*COMMAND, *RUN], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert "2 results in runs/spiked/ (0 failed)" in again.stdout
+    assert "2 results in runs/spiked/ (0 failed, 0 incomplete)" in again.stdout
     assert sorted(path.name for path in results.glob("*.json")) == ["both__seed0.json", "cp_only__seed0.json"]
     for name, stamp in stamps.items():  # resumed: finished results are reused, not redone
         assert (results / name).stat().st_mtime_ns == stamp

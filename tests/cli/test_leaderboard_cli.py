@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmphase_bench.cli.main import EXIT_BAD_INPUT, main
+from mmphase_bench.leaderboard.render import METRIC_NAMES
 
 RENDERED = ("README.md", "leaderboard.csv", "index.html")
 
@@ -92,7 +93,8 @@ def test_build_writes_the_three_files(run_dir, tmp_path, capsys):
     assert main(["leaderboard", "build", "--leaderboard", str(board)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines() == [f"wrote {board / name}" for name in RENDERED]
-    assert "## spiked (small): R^2" in (board / "README.md").read_text(encoding="utf-8")
+    # the headline of harness/2 results is the spectral probe's AUC
+    assert f"## spiked (small): {METRIC_NAMES['spectral_auc']}" in (board / "README.md").read_text(encoding="utf-8")
     assert len((board / "leaderboard.csv").read_text().splitlines()) == 1 + 2 * 4
     assert '<table class="leaderboard"' in (board / "index.html").read_text(encoding="utf-8")
 

@@ -22,14 +22,14 @@ def test_run_writes_results_and_prints_the_summary(tmp_path, capsys):
     assert len(files) == 16  # 2 models x 4 cells x 2 seeds
     assert sorted({f.parent.name for f in files}) == ["linear-cca", "unimodal"]
     assert all(json.loads(f.read_text())["status"] == "ok" for f in files)
-    assert "R^2 of the linear probe, mean +- sd over seeds" in printed
+    assert "spectral AUC (mean R^2 over log rank) of the frozen linear probe, mean +- sd over seeds" in printed
     header = next(line for line in printed.splitlines() if line.startswith("cell"))
     assert "unimodal" in header and "linear-cca" in header
     for cell in ("both", "ca_only", "cp_only", "neither"):
         row = next(line for line in printed.splitlines() if line.startswith(cell))
         assert row.count("+-") == 2 and row.count("(2)") == 2
-    assert f"16 results in {out}/spiked/ (0 failed)" in printed
-    assert "FAILED" not in printed
+    assert f"16 results in {out}/spiked/ (0 failed, 0 incomplete)" in printed
+    assert "FAILED" not in printed and "INCOMPLETE" not in printed
 
 
 def test_run_resumes(tmp_path, capsys):
@@ -56,6 +56,9 @@ def test_run_with_the_example_submission(tmp_path, capsys, monkeypatch):
 def test_run_defaults():
     args = build_parser().parse_args(["run", "--model", "vicreg", "--suite", "spiked"])
     assert (args.scale, args.seeds, str(args.out), args.device, args.cells) == ("small", (0, 1, 2), "runs", "auto", None)
+    assert args.wall_clock_limit is None  # no limit unless asked for
+    args = build_parser().parse_args(["run", "--model", "vicreg", "--suite", "spiked", "--wall-clock-limit", "90.5"])
+    assert args.wall_clock_limit == 90.5
     args = build_parser().parse_args(["run", "--model", "vicreg, joint", "--suite", "spiked", "--seeds", "3,4", "--cells", "both"])
     assert (args.model, args.seeds, args.cells) == (("vicreg", "joint"), (3, 4), ("both",))
 
@@ -69,7 +72,8 @@ def test_models_list(capsys):
             entries[-1] += " " + line.strip()
         else:
             entries.append(line)
-    assert len(entries) == len(REGISTRY) == 9
+    assert len(entries) == len(REGISTRY) == 10
+    assert [entry.split()[:2] for entry in entries[:2]] == [["vicreg", "CA"], ["vicreg-bn", "CA"]]
     assert all(len(line) <= 120 for line in lines)
     for entry, (name, cls) in zip(entries, REGISTRY.items()):
         words = entry.split()
@@ -131,6 +135,16 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, argument
     (["--model", "unimodal", "--suite", "spiked", "--seeds", ","], "argument --seeds: expected comma-separated non-negative integers"),
     (["--model", ",", "--suite", "spiked"], "argument --model: expected comma-separated names"),
     (["--model", "unimodal", "--suite", "spiked", "--device", "toaster"], "argument --device: expected auto, cpu, cuda[:N] or mps, got 'toaster'"),
+    (["--model", "unimodal", "--suite", "spiked", "--wall-clock-limit", "soon"],
+     "argument --wall-clock-limit: must be a number of seconds, got 'soon'"),
+    (["--model", "unimodal", "--suite", "spiked", "--wall-clock-limit", "0"],
+     "argument --wall-clock-limit: must be a positive number of seconds, got '0'"),
+    (["--model", "unimodal", "--suite", "spiked", "--wall-clock-limit=-5"],
+     "argument --wall-clock-limit: must be a positive number of seconds, got '-5'"),
+    (["--model", "unimodal", "--suite", "spiked", "--wall-clock-limit", "inf"],
+     "argument --wall-clock-limit: must be a positive number of seconds, got 'inf'"),
+    (["--model", "unimodal", "--suite", "spiked", "--wall-clock-limit", "nan"],
+     "argument --wall-clock-limit: must be a positive number of seconds, got 'nan'"),
 ])
 def test_bad_flags_are_usage_errors_of_one_line(tmp_path, monkeypatch, usage_error, arguments, message):
     monkeypatch.chdir(tmp_path)
@@ -186,11 +200,33 @@ def test_a_failing_submission_exits_1_and_prints_failed_lines(tmp_path, capsys):
         "FAILED explodes / both / seed 0: TrainingDiverged: loss became nan at epoch 0, step 1",
         "FAILED explodes / cp_only / seed 0: TrainingDiverged: loss became nan at epoch 0, step 1",
     ]
-    assert f"4 results in {out}/spiked/ (2 failed)" in printed
+    assert f"4 results in {out}/spiked/ (2 failed, 0 incomplete)" in printed
     assert "failed (1)" in printed
     statuses = {p.parent.name + "/" + p.stem: json.loads(p.read_text())["status"] for p in out.rglob("*.json")}
     assert statuses == {"unimodal/both__seed0": "ok", "unimodal/cp_only__seed0": "ok",
                         "explodes/both__seed0": "failed", "explodes/cp_only__seed0": "failed"}
+
+
+def test_a_run_stopped_by_the_wall_clock_limit_exits_1_and_is_redone(tmp_path, capsys):
+    out = tmp_path / "runs"
+    arguments = ["run", "--model", "unimodal,vicreg", "--suite", "spiked", "--cells", "both", "--scale", "smoke",
+                 "--seeds", "0", "--out", str(out), "--device", "cpu"]
+    code = main([*arguments, "--wall-clock-limit", "1e-9"])  # fires after the first epoch
+    printed = capsys.readouterr().out
+    assert code == 1
+    lines = [line for line in printed.splitlines() if line.startswith(("FAILED", "INCOMPLETE"))]
+    assert lines == ["INCOMPLETE vicreg / both / seed 0: stopped by the wall-clock limit of 1e-09 s after 1 of 2 epochs"]
+    assert f"2 results in {out}/spiked/ (0 failed, 1 incomplete)" in printed
+    path = out / "spiked" / "vicreg" / "both__seed0.json"
+    assert json.loads(path.read_text())["status"] == "incomplete"
+    assert json.loads((out / "spiked" / "unimodal" / "both__seed0.json").read_text())["status"] == "ok"
+    # without the limit the incomplete result is trained again; the complete one is reused
+    stamp = (out / "spiked" / "unimodal" / "both__seed0.json").stat().st_mtime_ns
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert f"2 results in {out}/spiked/ (0 failed, 0 incomplete)" in printed and "INCOMPLETE" not in printed
+    assert json.loads(path.read_text())["status"] == "ok"
+    assert (out / "spiked" / "unimodal" / "both__seed0.json").stat().st_mtime_ns == stamp
 
 
 def test_a_broken_submission_stops_before_training_with_one_line_per_problem(tmp_path, capsys):

@@ -40,6 +40,13 @@ def test_config_rejects_non_boolean_extra_nuisance():
         StereoConfig(extra_nuisance="yes")
 
 
+@pytest.mark.parametrize("bad", ["centre", "Image", "", None, 0])
+def test_config_rejects_an_unknown_rotation_centre_naming_the_argument(bad):
+    with pytest.raises(ValueError) as error:
+        StereoConfig(rotation_centre=bad)
+    assert str(error.value) == f"rotation_centre must be one of 'image', 'sprite'; got {bad!r}"
+
+
 @pytest.mark.parametrize("jitter", [0.0, 0.2, 0.5, 1.0, 1.5])
 def test_nuisance_alignment_is_one_minus_jitter(jitter):
     config = StereoConfig(jitter=jitter)
@@ -52,6 +59,8 @@ def test_config_defaults_are_the_reference_protocol():
     config = StereoConfig()
     assert (config.noise_x, config.baseline, config.position_range, config.extra_nuisance) == (0.1, 0.4, 0.5, False)
     assert config.to_dict()["jitter"] == 0.2
+    # the paper's reference code turns each view about the image centre
+    assert config.rotation_centre == "image" and config.to_dict()["rotation_centre"] == "image"
 
 
 # --------------------------------------------------------------------------- warping
@@ -160,7 +169,7 @@ def test_template_radius_of_single_pixels():
 
 
 def test_view_transforms_place_the_cameras():
-    config = StereoConfig(jitter=0.3, baseline=0.4)
+    config = StereoConfig(jitter=0.3, baseline=0.4, rotation_centre="sprite")
     g = block_generator(0, "train", 0, torch.device("cpu"))
     latents = draw_block_latents(g, config, 3, torch.device("cpu"))
     translation, rotation, scale = view_transforms(latents, config)
@@ -173,6 +182,51 @@ def test_view_transforms_place_the_cameras():
     assert torch.all(scale == 1)
     # the latents were not modified in place
     assert torch.all(latents["position"].abs() <= 0.5)
+
+
+def _rotated(translation, angle):
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    return torch.stack([cos * translation[..., 0] - sin * translation[..., 1],
+                        sin * translation[..., 0] + cos * translation[..., 1]], dim=-1)
+
+
+def test_view_transforms_about_the_image_centre_rotate_the_translation():
+    """rotation_centre "image": q = R(dtheta) (a + t), so the template turns in place at R(dtheta) t."""
+    g = block_generator(0, "train", 0, torch.device("cpu"))
+    latents = draw_block_latents(g, StereoConfig(jitter=0.3), 3, torch.device("cpu"))
+    sprite = view_transforms(latents, StereoConfig(jitter=0.3, rotation_centre="sprite"))
+    image = view_transforms(latents, StereoConfig(jitter=0.3))  # the default
+    assert torch.equal(image[1], sprite[1]) and torch.equal(image[2], sprite[2])  # same rotation and scale
+    rotated = _rotated(sprite[0], sprite[1])
+    assert torch.allclose(image[0], rotated, atol=1e-12, rtol=0)
+    # the move is about |dtheta| |t| (here dtheta ~ N(0, 0.3^2)): not negligible
+    moved = (image[0] - sprite[0]).norm(dim=-1)
+    assert float(moved.max()) > 0.05
+    assert torch.allclose(moved, 2 * torch.sin(sprite[1].abs() / 2) * sprite[0].norm(dim=-1), atol=1e-12)
+    # the latents were not modified in place
+    assert torch.equal(latents["rotation_jitter"], sprite[1])
+
+
+def test_warping_about_the_image_centre_is_the_reference_codes_affine_grid():
+    """Each view equals affine_grid + grid_sample of theta = [R(-dtheta) | -t]: the canvas is moved by
+    t, then turned about its centre by dtheta (content at a appears at R(dtheta) (a + t))."""
+    templates = StereoDSprites(n=1).templates
+    config = StereoConfig(jitter=0.3, rotation_jitter=0.5)
+    g = block_generator(1, "train", 0, torch.device("cpu"))
+    latents = draw_block_latents(g, config, 3, torch.device("cpu"))
+    translation, rotation, scale = view_transforms(latents, config)
+    t = view_transforms(latents, StereoConfig(jitter=0.3, rotation_jitter=0.5, rotation_centre="sprite"))[0]
+    label = latents["label"]
+    radius = template_radius(templates)
+    for view in (0, 1):
+        warped = warp_templates(templates, label, translation[:, view], rotation[:, view], scale[:, view], radius)
+        cos, sin = torch.cos(rotation[:, view]), torch.sin(rotation[:, view])
+        inverse = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # R(-dtheta)
+        theta = torch.cat([inverse, -t[:, view, :, None]], dim=-1)
+        grid = F.affine_grid(theta, (len(label), 1, 64, 64), align_corners=False)
+        expected = F.grid_sample(templates.double()[label], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        assert (warped.double() - expected).abs().max().item() < 1e-5
+        assert (expected.sum(dim=(1, 2, 3)) > 1.0).sum() > BLOCK // 2  # the comparison has power
 
 
 # --------------------------------------------------------------------------- random blocks

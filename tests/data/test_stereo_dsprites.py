@@ -224,9 +224,12 @@ def test_latents_agree_with_generated_batch(data300, batch300):
         np.testing.assert_array_equal(latents[key], as_np(batch300.latents[key])[index])
 
 
-def test_jitter_moves_each_view_by_its_own_latent():
+@pytest.mark.parametrize("rotation_centre", ["sprite", "image"])
+def test_jitter_moves_each_view_by_its_own_latent(rotation_centre):
+    """The sprite's centre is at t = position +- baseline / 2 + jitter ("sprite"), or at R(dtheta) t
+    ("image", the reference code: the view is turned about the image centre, so the sprite moves)."""
     n = 400
-    data = StereoDSprites(n=n, jitter=0.2, noise_x=0.0, noise_y=0.0, seed=10)
+    data = StereoDSprites(n=n, jitter=0.2, noise_x=0.0, noise_y=0.0, seed=10, rotation_centre=rotation_centre)
     batch = data.generate(0, n)
     latents = data.latents(np.arange(n))
     label = as_np(batch.label)
@@ -236,8 +239,58 @@ def test_jitter_moves_each_view_by_its_own_latent():
         assert ok.sum() > 60
         tx = latents["position"][:, 0] + latents["translation_jitter"][:, view, 0] + sign * 0.2
         ty = latents["position"][:, 1] + latents["translation_jitter"][:, view, 1]
+        if rotation_centre == "image":
+            angle = latents["rotation_jitter"][:, view]
+            tx, ty = np.cos(angle) * tx - np.sin(angle) * ty, np.sin(angle) * tx + np.cos(angle) * ty
         np.testing.assert_allclose(cx[ok], ((tx + 1) * PIXELS_PER_UNIT - 0.5)[ok], atol=0.05)
         np.testing.assert_allclose(cy[ok], ((ty + 1) * PIXELS_PER_UNIT - 0.5)[ok], atol=0.05)
+
+
+def test_rotating_about_the_image_centre_moves_the_sprite_by_about_r_theta_t():
+    """The same samples, "image" against "sprite": the sprite's centre of mass moves by about
+    R(dtheta) t - t, which is |dtheta| |t| for small angles (here up to several pixels)."""
+    n = 400
+    options = dict(n=n, jitter=0.2, noise_x=0.0, noise_y=0.0, seed=10)
+    image, sprite = (StereoDSprites(rotation_centre=centre, **options) for centre in ("image", "sprite"))
+    latents = image.latents(np.arange(n))
+    for name in latents:  # the same latents: only the rendering differs
+        np.testing.assert_array_equal(latents[name], sprite.latents(np.arange(n))[name])
+    turned, in_place = image.generate(0, n), sprite.generate(0, n)
+    label = latents["label"]
+    for view, sign, a, b in ((0, -1, turned.x, in_place.x), (1, 1, turned.y, in_place.y)):
+        mass_a, cx_a, cy_a, border_a = view_stats(as_np(a))
+        mass_b, cx_b, cy_b, border_b = view_stats(as_np(b))
+        ok = inside(mass_a, border_a) & inside(mass_b, border_b) & np.isin(label, [0, 1])
+        assert ok.sum() > 60
+        t = np.stack([latents["position"][:, 0] + latents["translation_jitter"][:, view, 0] + sign * 0.2,
+                      latents["position"][:, 1] + latents["translation_jitter"][:, view, 1]], axis=1)
+        angle = latents["rotation_jitter"][:, view]
+        expected = np.stack([np.cos(angle) * t[:, 0] - np.sin(angle) * t[:, 1],
+                             np.sin(angle) * t[:, 0] + np.cos(angle) * t[:, 1]], axis=1) - t
+        measured = np.stack([cx_a - cx_b, cy_a - cy_b], axis=1) / PIXELS_PER_UNIT
+        np.testing.assert_allclose(measured[ok], expected[ok], atol=0.1 / PIXELS_PER_UNIT)
+        small = np.abs(angle) * np.linalg.norm(t, axis=1)
+        assert np.max(np.linalg.norm(measured, axis=1)[ok]) > 2.0 / PIXELS_PER_UNIT  # moves of pixels, not noise
+        assert np.corrcoef(np.linalg.norm(measured, axis=1)[ok], small[ok])[0, 1] > 0.99
+
+
+def test_the_rotation_centre_changes_nothing_without_rotation():
+    options = dict(n=130, jitter=0.0, noise_y=0.5, seed=4)  # rotation jitter = jitter = 0
+    image, sprite = (StereoDSprites(rotation_centre=centre, **options) for centre in ("image", "sprite"))
+    assert_batches_equal(image.generate(0, 130), sprite.generate(0, 130))
+    # the configurations still differ, so do their fingerprints
+    assert image.describe()["config"]["rotation_centre"] == "image" and sprite.describe()["config"]["rotation_centre"] == "sprite"
+    assert image.fingerprint != sprite.fingerprint
+
+
+@pytest.mark.parametrize("jitter, rotation_jitter", [(0.2, None), (0.0, 0.05)])
+def test_the_rotation_centre_changes_the_bytes_when_the_views_rotate(jitter, rotation_jitter):
+    options = dict(n=130, jitter=jitter, rotation_jitter=rotation_jitter, noise_x=0.0, noise_y=0.0, seed=4)
+    image, sprite = (StereoDSprites(rotation_centre=centre, **options).generate(0, 130) for centre in ("image", "sprite"))
+    assert torch.equal(image.label, sprite.label)
+    for a, b in ((image.x, sprite.x), (image.y, sprite.y)):
+        differs = (a - b).abs().amax(dim=(1, 2, 3)) > 0.01
+        assert differs.float().mean() > 0.8  # almost every view has moved
 
 
 def test_extra_nuisance_varies_the_sprite_area_while_the_reference_does_not():
@@ -306,6 +359,7 @@ def test_from_grid_rejects_unknown_cells(cell):
         ({"seed": -1}, ValueError, "seed"),
         ({"device": "not-a-device"}, ValueError, "device"),
         ({"source": "notes.txt"}, ValueError, "source"),
+        ({"rotation_centre": "centre"}, ValueError, "^rotation_centre must be one of 'image', 'sprite'; got 'centre'$"),
     ],
 )
 def test_constructor_errors(kwargs, exc, needle):
@@ -347,7 +401,7 @@ def test_fingerprint_is_stable_and_changes_with_any_configuration_change():
     assert len(reference) == 64
     changes = [
         {"split": "val"}, {"split": "test"}, {"n": 51}, {"jitter": 0.21}, {"noise_x": 0.11}, {"noise_y": 0.9},
-        {"baseline": 0.3}, {"rotation_jitter": 0.02}, {"seed": 1}, {"extra_nuisance": True},
+        {"baseline": 0.3}, {"rotation_jitter": 0.02}, {"seed": 1}, {"extra_nuisance": True}, {"rotation_centre": "sprite"},
     ]
     prints = {reference}
     for change in changes:
@@ -360,7 +414,8 @@ def test_fingerprint_is_stable_and_changes_with_any_configuration_change():
 def test_describe_records_the_configuration():
     data = StereoDSprites(n=12, jitter=0.5, noise_y=0.9, seed=3, split="val")
     described = data.describe()
-    assert described["dataset"] == "stereo-dsprites"
+    assert described["dataset"] == "stereo-dsprites" and described["protocol"] == "stereo-dsprites/2"
+    assert described["config"]["rotation_centre"] == "image"
     assert described["config"]["jitter"] == 0.5 and described["config"]["noise_y"] == 0.9
     assert (described["n"], described["seed"], described["split"]) == (12, 3, "val")
     assert described["class_names"] == ["square", "ellipse", "heart"]

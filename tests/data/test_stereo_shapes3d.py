@@ -113,6 +113,34 @@ def test_paper_zero_jitter_noise_baseline_give_equal_views():
     assert float((rotated.x - rotated.y).abs().amax(dim=(1, 2, 3)).min()) > 0.01
 
 
+def test_paper_rotation_centre_matters_only_when_the_views_rotate():
+    options = dict(n=64, jitter=0.0, noise_x=0.0, noise_y=0.0, seed=2)
+    # no rotation: the two centres give the same bytes
+    image, sprite = (StereoShapes3D(rotation_jitter=0.0, rotation_centre=centre, **options).generate(0, 64)
+                     for centre in ("image", "sprite"))
+    assert torch.equal(image.x, sprite.x) and torch.equal(image.y, sprite.y)
+    # the paper's rotation jitter (0.02 rad) about the image centre also moves the object by about
+    # 0.02 |t| (up to about half a pixel here): different bytes
+    image, sprite = (StereoShapes3D(rotation_centre=centre, **options).generate(0, 64) for centre in ("image", "sprite"))
+    assert torch.equal(image.label, sprite.label)
+    assert not torch.equal(image.x, sprite.x) and not torch.equal(image.y, sprite.y)
+    assert float((image.x - sprite.x).abs().amax(dim=(1, 2, 3)).median()) > 0.01
+
+
+def test_the_stereo_protocol_does_not_depend_on_the_rotation_centre():
+    """The stereo protocol ray-casts its cameras (no 2-D warp): the rotation centre changes nothing,
+    so its protocol version stays stereo/2."""
+    options = dict(n=16, protocol="stereo", noise_x=0.0, noise_y=0.0, seed=3)
+    image, sprite = (StereoShapes3D(rotation_centre=centre, **options).generate(0, 16) for centre in ("image", "sprite"))
+    assert torch.equal(image.x, sprite.x) and torch.equal(image.y, sprite.y)
+
+
+def test_an_unknown_rotation_centre_is_one_clear_error():
+    with pytest.raises(ValueError) as error:
+        StereoShapes3D(n=5, rotation_centre="object")
+    assert str(error.value) == "rotation_centre must be one of 'image', 'sprite'; got 'object'"
+
+
 def test_paper_right_view_is_the_template_shifted_12_8_px_further_right():
     n = 64
     data = StereoShapes3D(n=n, jitter=0.0, noise_x=0.0, noise_y=0.0, rotation_jitter=0.0, seed=1)
@@ -418,8 +446,11 @@ def test_fingerprint_and_description_depend_on_the_protocol():
     assert paper.fingerprint != stereo.fingerprint
     assert paper.fingerprint == StereoShapes3D(n=50, seed=1).fingerprint
     assert stereo.fingerprint == StereoShapes3D(n=50, seed=1, protocol="stereo").fingerprint
-    assert paper.describe()["protocol"] == "stereo-shapes3d/paper/2"
+    # paper/3: the rotation jitter turns each view about the image centre (paper/2 turned the template in place)
+    assert paper.describe()["protocol"] == "stereo-shapes3d/paper/3"
     assert stereo.describe()["protocol"] == "stereo-shapes3d/stereo/2"
+    assert paper.describe()["config"]["rotation_centre"] == "image"
+    assert paper.fingerprint != StereoShapes3D(n=50, seed=1, rotation_centre="sprite").fingerprint
     assert "scene" in stereo.describe() and "scene" not in paper.describe()
     assert stereo.fingerprint != StereoShapes3D(n=50, seed=1, protocol="stereo", baseline=0.8).fingerprint
     assert stereo.fingerprint != StereoShapes3D(n=50, seed=1, protocol="stereo", extra_nuisance=True).fingerprint
@@ -454,7 +485,7 @@ def test_cli_render_stereo_protocol(tmp_path, monkeypatch, capsys):
 def test_cli_render_default_protocol_is_paper(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["data", "render", "stereo-shapes3d", "--n", "10", "--out", "p.h5"]) == 0
-    assert PairsFile(tmp_path / "p.h5").description["protocol"] == "stereo-shapes3d/paper/2"
+    assert PairsFile(tmp_path / "p.h5").description["protocol"] == "stereo-shapes3d/paper/3"
 
 
 def test_cli_protocol_is_refused_for_stereo_dsprites(tmp_path, monkeypatch, capsys):

@@ -9,6 +9,7 @@ from mmphase_bench.harness.probe import linear_probe
 from mmphase_bench.harness.probes import (
     LITERAL_NOTE, REFERENCE_SIZES, extra_probes, reference_probe, spectral_probe, spectral_ranks, spectral_summary,
 )
+from mmphase_bench.harness.results import log_rank_auc, recompute_metrics, recompute_spectral_auc
 
 SIZES = (300, 150, 600)
 
@@ -108,9 +109,86 @@ def test_spectral_width_is_the_numerical_rank():
     splits = _spiked_clusters()
     padded = [(np.concatenate([f, np.zeros((len(f), 4)), f[:, :1] * 2.0], axis=1), t) for f, t in splits]
     assert spectral_probe(*_flat(padded), kind="classification")["width"] == 16
-    constant = [(np.ones_like(f), t) for f, t in splits]
-    with pytest.raises(InputError, match="train_f: the training features are constant"):
-        spectral_probe(*_flat(constant), kind="classification")
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, -3.5])
+def test_constant_features_score_the_majority_class_rate(value):
+    """Collapsed (constant) features have no principal component: width 0 and a one-point curve at
+    r = 1, the probe on one constant column, which predicts the majority class of its training data
+    (train and validation, as the converged probe is refitted on both)."""
+    splits = _spiked_clusters()
+    constant = [(np.full_like(f, value), t) for f, t in splits]
+    result = spectral_probe(*_flat(constant), kind="classification")
+    (_, train_t), (_, val_t), (_, test_t) = splits
+    majority = np.bincount(np.concatenate([train_t, val_t])).argmax()
+    rate = float(np.mean(test_t == majority))
+    assert result["width"] == 0 and [point["r"] for point in result["curve"]] == [1]
+    assert result["curve"][0]["top1"] == result["full"] == result["auc"] == rate
+    assert result["r90"] == 1
+    assert 0.2 < rate < 0.5  # three roughly balanced classes: chance, not a good score
+    (entry,) = result["evidence"]
+    assert entry["r"] == 1 and recompute_metrics({"kind": "classification", **entry})["top1"] == rate
+    assert recompute_spectral_auc({"kind": "classification", "spectral": result["evidence"]}) == result["auc"]
+
+
+def test_constant_features_predict_the_prior_mean_in_regression():
+    rng = np.random.default_rng(4)
+    targets = [rng.standard_normal((n, 2)) * np.array([1.0, 3.0]) + np.array([0.5, -2.0]) for n in SIZES]
+    splits = [(np.zeros((n, 5)), t) for n, t in zip(SIZES, targets)]
+    result = spectral_probe(*_flat(splits), kind="regression")
+    prior = np.concatenate(targets[:2]).mean(axis=0)  # the training (train + val) mean of each column
+    test = targets[2]
+    expected = np.mean(1 - ((test - prior) ** 2).sum(axis=0) / ((test - test.mean(axis=0)) ** 2).sum(axis=0))
+    assert result["width"] == 0 and [point["r"] for point in result["curve"]] == [1]
+    assert result["auc"] == result["full"] == pytest.approx(expected, abs=1e-9)
+    assert result["auc"] <= 0 and result["r90"] is None  # explains nothing: at most 0
+    assert recompute_spectral_auc({"kind": "regression", "spectral": result["evidence"]}) == result["auc"]
+
+
+def test_a_single_training_example_still_gives_a_curve():
+    (train_f, train_t), (val_f, val_t), (test_f, test_t) = _spiked_clusters()
+    keep = np.concatenate([np.flatnonzero(train_t == c)[:1] for c in range(3)])  # one example a class
+    result = spectral_probe(train_f[keep], train_t[keep], val_f, val_t, test_f, test_t, kind="classification")
+    assert 1 <= result["width"] <= 2  # three centred points span at most two directions
+    assert len(result["curve"]) == len(result["evidence"]) >= 1
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_the_evidence_recomputes_the_curve_and_the_auc_exactly(kind):
+    if kind == "classification":
+        splits = _flat(_spiked_clusters())
+    else:
+        rng = np.random.default_rng(2)
+        splits = []
+        for n in SIZES:
+            f = rng.standard_normal((n, 6)) * np.array([3.0, 2.0, 1.5, 1.0, 0.5, 0.2])
+            splits += [f, np.stack([f[:, 0], -f[:, 4]], axis=1) + 0.1 * rng.standard_normal((n, 2))]
+    result = spectral_probe(*splits, kind=kind)
+    key = result["metric"]
+    assert key == ("top1" if kind == "classification" else "r2")
+    assert [entry["r"] for entry in result["evidence"]] == [point["r"] for point in result["curve"]]
+    for entry, point in zip(result["evidence"], result["curve"]):
+        if kind == "classification":
+            assert set(entry) == {"r", "confusion_matrix"}
+            assert sum(map(sum, entry["confusion_matrix"])) == len(splits[5])
+        else:
+            assert set(entry) == {"r", "ss_res", "ss_tot"} and len(entry["ss_res"]) == 2
+        assert recompute_metrics({"kind": kind, **entry})[key] == point[key]  # exactly: the curve is the evidence's
+    assert recompute_spectral_auc({"kind": kind, "spectral": result["evidence"]}) == result["auc"]
+    assert log_rank_auc([p["r"] for p in result["curve"]], [p[key] for p in result["curve"]]) == result["auc"]
+    assert result["full"] == result["curve"][-1][key]
+
+
+def test_log_rank_auc_follows_the_definition():
+    assert log_rank_auc([1, 2, 4], [0.2, 0.6, 1.0]) == pytest.approx(((0.2 + 0.6) / 2 + (0.6 + 1.0) / 2) / 2)
+    # trapezoids in log r: the interval 1..10 weighs as much as 10..100
+    assert log_rank_auc([1, 10, 100], [0.0, 1.0, 1.0]) == pytest.approx((0.5 + 1.0) / 2)
+    assert log_rank_auc([1, 3], [0.4, 0.4]) == pytest.approx(0.4) and log_rank_auc([5], [0.3]) == 0.3
+    for ranks, values, message in [([], [], "non-empty"), ([1, 2], [0.5], "one length"),
+                                   ([2, 1], [0.5, 0.6], "increasing"), ([1, 1], [0.5, 0.6], "increasing"),
+                                   ([0, 2], [0.5, 0.6], "increasing positive")]:
+        with pytest.raises(InputError, match=message):
+            log_rank_auc(ranks, values)
 
 
 def test_reference_probe_is_deterministic_for_a_seed():
@@ -162,6 +240,8 @@ def test_extra_probes_and_bad_arguments():
     splits = _flat(_spiked_clusters())
     probes = extra_probes(*splits, kind="classification", seed=0)
     assert set(probes) == {"spectral", "reference", "reference_literal"}
+    # the spectral probe carries its per-rank evidence (the harness moves it to the result's evidence)
+    assert set(probes["spectral"]) == {"metric", "width", "full", "auc", "r90", "curve", "evidence"}
     with pytest.raises(InputError, match="kind must be classification or regression"):
         extra_probes(*splits, kind="ranking", seed=0)
     with pytest.raises(InputError, match="steps must be a positive integer"):

@@ -8,15 +8,25 @@ import pytest
 import torch
 
 from mmphase_bench.harness.results import (
-    PROTOCOL_VERSION, SCHEMA_VERSION, protocol_hash, provenance, read_result, result_path, result_schema,
-    validate_result, write_result,
+    HEADLINE_METRIC, PROTOCOL_VERSION, SCHEMA_VERSION, log_rank_auc, protocol_hash, provenance, read_result,
+    recompute_spectral_auc, result_path, result_schema, validate_result, write_result,
 )
 from mmphase_bench.harness.scales import SCALES
 
 HASH = "ab" * 32
 
 
+#: Per rank of the spectral probe (the curve below): the test sums of squares. The test targets'
+#: second column is constant, so its R^2 is 1 (sklearn's convention) and each rank's R^2 is
+#: (1 - ss_res[0] + 1) / 2: 0.3, 0.75 and 0.8.
+SPECTRAL_EVIDENCE = [{"r": 1, "ss_res": [1.4, 0.0], "ss_tot": [1.0, 0.0]},
+                     {"r": 2, "ss_res": [0.5, 0.0], "ss_tot": [1.0, 0.0]},
+                     {"r": 4, "ss_res": [0.4, 0.0], "ss_tot": [1.0, 0.0]}]
+SPECTRAL_AUC = recompute_spectral_auc({"kind": "regression", "spectral": SPECTRAL_EVIDENCE})
+
+
 def valid_result() -> dict:
+    """A harness/2 (schema version 4) regression result whose metrics agree with its evidence."""
     cell_config = {"preset": "both"}
     return {
         "schema_version": SCHEMA_VERSION, "status": "ok", "error": None,
@@ -24,11 +34,12 @@ def valid_result() -> dict:
         "suite": "spiked",
         "cell": {"name": "both", "config": cell_config, "placement": {"regime": "both", "delta_ca": 2.9}},
         "scale": "smoke", "scale_config": SCALES["smoke"].to_dict(), "seed": 0,
-        "metrics": {"r2": 0.75, "penalty": 1.0},
+        "metrics": {"r2": 0.75, "penalty": 1.0, "spectral_auc": SPECTRAL_AUC},
         "evidence": {"kind": "regression", "n": 8, "ss_res": [0.5, 0.0], "ss_tot": [1.0, 0.0],
-                     "predictions_sha256": "cd" * 32, "targets_sha256": "ef" * 32},
+                     "predictions_sha256": "cd" * 32, "targets_sha256": "ef" * 32,
+                     "spectral": copy.deepcopy(SPECTRAL_EVIDENCE)},
         "probes": {
-            "spectral": {"metric": "r2", "width": 4, "full": 0.8, "auc": 0.6, "r90": 2,
+            "spectral": {"metric": "r2", "width": 4, "full": 0.8, "auc": SPECTRAL_AUC, "r90": 2,
                          "curve": [{"r": 1, "r2": 0.3, "penalty": 1.0}, {"r": 2, "r2": 0.75, "penalty": 1.0},
                                    {"r": 4, "r2": 0.8, "penalty": 0.1}]},
             "reference": {"metric": "r2", "variant": "extension", "value": 0.4, "size": 100, "steps": 50,
@@ -49,10 +60,28 @@ def test_a_valid_result_validates():
     validate_result(valid_result())
 
 
-def test_the_schema_is_version_3_and_lists_the_required_keys():
+def test_the_schema_is_version_4_and_lists_the_required_keys():
     schema = result_schema()
-    assert schema["properties"]["schema_version"] == {"const": 3} and SCHEMA_VERSION == 3
+    assert schema["properties"]["schema_version"] == {"const": 4} and SCHEMA_VERSION == 4
     assert set(schema["required"]) == set(valid_result()) - {"scale_config"}
+    assert PROTOCOL_VERSION == "harness/2" and HEADLINE_METRIC == "spectral_auc"
+    assert set(schema["properties"]["status"]["enum"]) == {"ok", "failed", "incomplete"}
+
+
+def test_the_example_result_is_consistent():
+    result = valid_result()
+    assert SPECTRAL_AUC == pytest.approx(((0.3 + 0.75) / 2 + (0.75 + 0.8) / 2) / 2)  # ranks 1, 2, 4: equal log steps
+    assert result["metrics"]["spectral_auc"] == result["probes"]["spectral"]["auc"] == recompute_spectral_auc(result["evidence"])
+    assert [e["r"] for e in result["evidence"]["spectral"]] == [p["r"] for p in result["probes"]["spectral"]["curve"]]
+
+
+def test_an_incomplete_result_validates():
+    result = valid_result()
+    result.update(status="incomplete", error="stopped by the wall-clock limit of 60 s after 3 of 100 epochs")
+    result["training"]["stopped"] = "wall_clock_limit"
+    validate_result(result)
+    record = ResultRecord.from_dict(result)
+    assert record.status == "incomplete" and not record.ok and record.to_dict() == json.loads(json.dumps(result))
 
 
 def test_provenance_fields():
@@ -86,6 +115,17 @@ def test_removing_a_required_key_is_reported(key):
     (lambda r: r["evidence"].update(predictions_sha256="xyz"), "evidence/predictions_sha256"),
     (lambda r: r["evidence"].update(top1=0.5), "evidence"),
     (lambda r: r["evidence"].pop("n"), "evidence"),
+    (lambda r: r["evidence"].update(spectral=[]), "evidence/spectral"),
+    (lambda r: r["evidence"].update(spectral=[{"r": 1, "ss_res": [0.5]}] * 65), "evidence/spectral"),
+    (lambda r: r["evidence"]["spectral"][0].pop("r"), "evidence/spectral/0"),
+    (lambda r: r["evidence"]["spectral"][1].update(r=0), "evidence/spectral/1/r"),
+    (lambda r: r["evidence"]["spectral"][1].update(r=1.5), "evidence/spectral/1/r"),
+    (lambda r: r["evidence"]["spectral"][2].update(r2=0.8), "evidence/spectral/2"),
+    (lambda r: r["evidence"]["spectral"][2].update(ss_res=[-0.4, 0.0]), "evidence/spectral/2/ss_res/0"),
+    (lambda r: r["evidence"]["spectral"][0].update(confusion_matrix=[[1, -1]]), "evidence/spectral/0/confusion_matrix/0/1"),
+    (lambda r: r["metrics"].update(spectral_auc=1.5), "metrics/spectral_auc"),
+    (lambda r: r["metrics"].update(spectral_auc="0.5"), "metrics/spectral_auc"),
+    (lambda r: r["probes"]["spectral"].update(width=-1), "probes/spectral/width"),
     (lambda r: r["probes"].pop("spectral"), "probes"),
     (lambda r: r["probes"]["spectral"].update(r90=0), "probes/spectral/r90"),
     (lambda r: r["probes"]["reference"].update(variant="paper"), "probes/reference/variant"),
@@ -294,7 +334,9 @@ def _compare(cls, schema: dict, where: str) -> int:
 def test_the_record_and_the_schema_list_the_same_fields_and_types():
     # top level, submission, cell, metrics, evidence, probes (itself, spectral, reference, literal), curves,
     # diagnostics, provenance
-    assert _compare(ResultRecord, result_schema(), "(top level)") == 16 + 5 + 3 + 4 + 7 + 3 + 6 + 7 + 4 + 3 + 3 + 14
+    # metrics: top1, balanced_accuracy, r2, penalty, spectral_auc; evidence: kind, n, the two hashes,
+    # confusion_matrix, ss_res, ss_tot, spectral
+    assert _compare(ResultRecord, result_schema(), "(top level)") == 16 + 5 + 3 + 5 + 8 + 3 + 6 + 7 + 4 + 3 + 3 + 14
 
 
 def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
@@ -315,6 +357,14 @@ def test_the_schema_check_would_catch_a_disagreement(monkeypatch):
     with pytest.raises(AssertionError, match="evidence"):
         _compare(ResultRecord, schema, "(top level)")
     schema = copy.deepcopy(result_schema())
+    del schema["properties"]["evidence"]["properties"]["spectral"]
+    with pytest.raises(AssertionError, match="evidence"):
+        _compare(ResultRecord, schema, "(top level)")
+    schema = copy.deepcopy(result_schema())
+    schema["properties"]["status"]["enum"].remove("incomplete")
+    with pytest.raises(AssertionError, match="status"):
+        _compare(ResultRecord, schema, "(top level)")
+    schema = copy.deepcopy(result_schema())
     schema["properties"]["probes"]["properties"]["spectral"]["properties"]["r90"]["type"] = "integer"
     with pytest.raises(AssertionError, match="probes/spectral/r90"):
         _compare(ResultRecord, schema, "(top level)")
@@ -326,7 +376,11 @@ def test_record_round_trips_and_types_fields():
     assert record.to_dict() == result
     assert ResultRecord.from_dict(record.to_dict()) == record
     assert record.submission.name == "toy" and record.cell.placement["regime"] == "both"
-    assert record.metrics == Metrics(r2=0.75, penalty=1.0) and record.metrics.headline == ("r2", 0.75)
+    assert record.metrics == Metrics(r2=0.75, penalty=1.0, spectral_auc=SPECTRAL_AUC)
+    assert record.metrics.headline == ("spectral_auc", SPECTRAL_AUC)  # the headline since harness/2
+    assert Metrics(r2=0.75, penalty=1.0).headline == ("r2", 0.75)  # older results: the converged probe's
+    assert Metrics(top1=0.5, balanced_accuracy=0.4).headline == ("top1", 0.5)
+    assert record.evidence.spectral == tuple(SPECTRAL_EVIDENCE)
     assert record.curves.train_loss == (2.0, 1.5) and record.diagnostics.canonical_correlations == (0.9, 0.5)
     assert record.evidence.ss_res == (0.5, 0.0) and record.evidence.confusion_matrix is None and record.verified
     assert record.probes.spectral.r90 == 2 and record.probes.spectral.curve[1]["r2"] == 0.75
@@ -393,7 +447,7 @@ def _migrate_0_to_1(result: dict) -> dict:
 
 def test_older_results_are_upgraded_when_read(monkeypatch, tmp_path):
     monkeypatch.setitem(results_module.MIGRATIONS, 0, _migrate_0_to_1)
-    current = json.loads(json.dumps(dict(valid_result(), evidence=None, probes=None)))  # 0 -> 1 -> 2 -> 3: neither
+    current = json.loads(json.dumps(dict(harness_1(valid_result()), evidence=None, probes=None)))  # 0 -> ... -> 4: neither
     old = _version_0(current)
     before = copy.deepcopy(old)
     assert upgrade_result(old) == current
@@ -408,8 +462,8 @@ def test_upgrade_refuses_versions_it_cannot_read(monkeypatch):
     old = _version_0(valid_result())
     with pytest.raises(InputError, match="schema_version 0, for which no migration to 1 is registered"):
         upgrade_result(old)
-    with pytest.raises(InputError, match="schema_version 4, newer than the 3"):
-        ResultRecord.from_dict(dict(valid_result(), schema_version=4))
+    with pytest.raises(InputError, match="schema_version 5, newer than the 4"):
+        ResultRecord.from_dict(dict(valid_result(), schema_version=5))
     monkeypatch.setitem(results_module.MIGRATIONS, 0, lambda result: result)  # forgets to bump the version
     with pytest.raises(RuntimeError, match="did not produce version 1"):
         upgrade_result(old)
@@ -446,29 +500,57 @@ def test_rewriting_a_file_keeps_its_mode(tmp_path):
 # ------------------------------------------------------------------ version 2: evidence
 
 
+def harness_1(result: dict) -> dict:
+    """``result`` as the harness/1 protocol wrote it (schema versions up to 3): no spectral headline,
+    no spectral evidence (still at the current schema version; the callers set an older one)."""
+    old = json.loads(json.dumps(result))
+    del old["metrics"]["spectral_auc"]
+    if old.get("evidence"):
+        del old["evidence"]["spectral"]
+    old["provenance"]["protocol_version"] = "harness/1"
+    return old
+
+
 def test_version_1_results_migrate_to_evidence_null():
-    """A version-1 result (as the 594 of the leaderboard were) reads as version 3 without evidence or probes."""
-    current = json.loads(json.dumps(valid_result()))
+    """A version-1 result (as the 594 of the leaderboard were) reads as version 4 without evidence or probes."""
+    current = harness_1(valid_result())
     old = dict(current, schema_version=1)
     del old["evidence"], old["probes"]
     upgraded = upgrade_result(old)
     assert upgraded == dict(current, evidence=None, probes=None) and "evidence" not in old
     record = ResultRecord.from_dict(old)
-    assert record.schema_version == 3 and record.evidence is None and not record.verified and record.ok
+    assert record.schema_version == 4 and record.evidence is None and not record.verified and record.ok
+    assert record.metrics.headline == ("r2", 0.75)
 
 
 def test_version_2_results_migrate_to_probes_null():
-    current = json.loads(json.dumps(valid_result()))
+    current = harness_1(valid_result())
     old = dict(current, schema_version=2)
     del old["probes"]
     before = copy.deepcopy(old)
     upgraded = upgrade_result(old)
     assert upgraded == dict(current, probes=None) and old == before
     record = ResultRecord.from_dict(old)
-    assert record.schema_version == 3 and record.probes is None and record.verified  # the evidence stays
+    assert record.schema_version == 4 and record.probes is None and record.verified  # the evidence stays
     assert record.to_dict() == upgraded
     with pytest.raises(InputError, match="'probes' is a required property"):
-        ResultRecord.from_dict({key: value for key, value in current.items() if key != "probes"})  # a version 3 must state it
+        ResultRecord.from_dict({key: value for key, value in current.items() if key != "probes"})  # a version 4 must state it
+
+
+def test_version_3_results_migrate_by_bumping_the_version_only():
+    current = harness_1(valid_result())
+    old = dict(current, schema_version=3)
+    before = copy.deepcopy(old)
+    upgraded = upgrade_result(old)
+    assert upgraded == current and upgraded["schema_version"] == 4 and old == before
+    assert results_module.MIGRATIONS[3](old) == upgraded
+    record = ResultRecord.from_dict(old)
+    assert record.to_dict() == upgraded and record.verified and record.probes.spectral.auc == SPECTRAL_AUC
+    # a harness/1 result has no spectral headline: its headline stays the converged probe's
+    assert record.metrics.spectral_auc is None and record.evidence.spectral is None
+    assert record.metrics.headline == ("r2", 0.75)
+    # a version-3 file could not hold the version-4 fields: an old file is not silently made a new one
+    assert "spectral_auc" not in upgraded["metrics"] and "spectral" not in upgraded["evidence"]
 
 
 def test_a_version_2_result_must_state_its_evidence():
@@ -492,6 +574,43 @@ def test_recompute_metrics_follows_the_definitions():
                          ({"kind": "other"}, "kind")]:
         with pytest.raises(InputError, match=message):
             recompute_metrics(bad)
+
+
+def test_recompute_spectral_auc_follows_the_definitions():
+    confusion = {1: [[2, 2], [2, 2]], 3: [[3, 1], [1, 3]], 9: [[4, 0], [0, 4]]}  # top-1 0.5, 0.75, 1
+    evidence = {"kind": "classification", "spectral": [{"r": r, "confusion_matrix": m} for r, m in confusion.items()]}
+    # trapezoids on log r: log 3 and log 3 again, so the two intervals weigh equally
+    assert recompute_spectral_auc(evidence) == pytest.approx(((0.5 + 0.75) / 2 + (0.75 + 1.0) / 2) / 2)
+    assert recompute_spectral_auc(evidence) == log_rank_auc([1, 3, 9], [0.5, 0.75, 1.0])
+    single = {"kind": "regression", "spectral": [{"r": 1, "ss_res": [3.0], "ss_tot": [4.0]}]}
+    assert recompute_spectral_auc(single) == 0.25
+    from mmphase_bench.harness.results import Evidence
+
+    record = ResultRecord.from_dict(valid_result())
+    assert isinstance(record.evidence, Evidence) and recompute_spectral_auc(record.evidence) == SPECTRAL_AUC
+    for bad, message in [({"kind": "classification"}, "no spectral entries"),
+                         ({"kind": "classification", "spectral": []}, "no spectral entries"),
+                         ({"kind": "regression", "spectral": [{"r": 0, "ss_res": [1.0], "ss_tot": [1.0]}]}, "positive integer rank"),
+                         ({"kind": "regression", "spectral": [{"r": 2.0, "ss_res": [1.0], "ss_tot": [1.0]},
+                                                              {"r": 3, "ss_res": [1.0], "ss_tot": [1.0]}]}, "positive integer rank"),
+                         ({"kind": "regression", "spectral": [{"r": 2, "ss_res": [1.0], "ss_tot": [1.0]},
+                                                              {"r": 1, "ss_res": [1.0], "ss_tot": [1.0]}]}, "increasing"),
+                         ({"kind": "classification", "spectral": [{"r": 1, "confusion_matrix": [[1, 2]]}]}, "square"),
+                         ({"kind": "regression", "spectral": [{"r": 1, "ss_res": [1.0], "ss_tot": [1.0, 2.0]}]}, "one length")]:
+        with pytest.raises(InputError, match=message):
+            recompute_spectral_auc(bad)
+
+
+def test_rank_evidence_is_the_test_confusion_matrix_or_the_sums_of_squares():
+    from mmphase_bench.harness.results import rank_evidence, recompute_metrics
+
+    entry = rank_evidence("classification", np.array([0, 1, 2, 2]), np.array([0, 2, 2, 2]), np.array([0, 1, 2]))
+    assert entry == {"confusion_matrix": [[1, 0, 0], [0, 0, 1], [0, 0, 2]]}
+    assert recompute_metrics({"kind": "classification", **entry})["top1"] == 0.75
+    targets, predicted = np.array([[1.0, 0.0], [3.0, 2.0]]), np.array([[1.5, 0.0], [2.0, 2.0]])
+    entry = rank_evidence("regression", targets, predicted)
+    assert set(entry) == {"ss_res", "ss_tot"}
+    assert entry["ss_res"] == pytest.approx([1.25, 0.0]) and entry["ss_tot"] == pytest.approx([2.0, 2.0])
 
 
 def test_array_hashes_use_canonical_bytes():

@@ -12,7 +12,9 @@ import torch
 
 from mmphase_bench.errors import InputError
 from mmphase_bench.harness import runner
-from mmphase_bench.harness.results import _plain, protocol_hash, read_result, result_path, validate_result
+from mmphase_bench.harness.results import (
+    _plain, protocol_hash, read_result, recompute_metrics, recompute_spectral_auc, result_path, validate_result,
+)
 from mmphase_bench.harness.runner import (
     RunConfig, cell_placement, headline_metric, resolve_device, run_benchmark, summary_table,
 )
@@ -25,9 +27,9 @@ from mmphase_bench.theory.presets import spiked_preset
 SMOKE = SCALES["smoke"]
 
 
-def config(out, models, suite="spiked", cells=None, seeds=(0,)):
+def config(out, models, suite="spiked", cells=None, seeds=(0,), wall_clock_limit_s=None):
     return RunConfig(models=tuple(models), suite=suite, cells=tuple(cells) if cells else None, scale="smoke",
-                     seeds=tuple(seeds), out=out, device="cpu")
+                     seeds=tuple(seeds), out=out, device="cpu", wall_clock_limit_s=wall_clock_limit_s)
 
 
 def plain(result):
@@ -121,9 +123,10 @@ def _check_ok_results(results, suite_name, cell_name, out):
             assert 0 <= metrics["top1"] <= 1 and 0 <= metrics["balanced_accuracy"] <= 1
         else:
             assert "r2" in metrics and "top1" not in metrics
+        _check_headline(result)
         assert [p["n"] for p in result["curves"]["probe_size"]] == list(SMOKE.probe_sizes)
         assert result["diagnostics"]["effective_rank"] > 0
-        has_y_features = REGISTRY[name].probe_view == "x" and name in ("vicreg", "infonce", "joint", "linear-cca")
+        has_y_features = REGISTRY[name].probe_view == "x" and name in ("vicreg", "vicreg-bn", "infonce", "joint", "linear-cca")
         assert (result["diagnostics"]["canonical_correlations"] is not None) == has_y_features, name
         assert bool(result["diagnostics"]["nuisance_r2"]) == (suite_name != "spiked"), name
         training = result["training"]
@@ -136,6 +139,20 @@ def _check_ok_results(results, suite_name, cell_name, out):
         assert result["provenance"]["protocol_hash"] == protocol_hash(
             suite_name, result["cell"]["config"], SMOKE.to_dict(), result["submission"]["source_hash"]
         )
+
+
+def _check_headline(result):
+    """The headline is the spectral probe's AUC, and the result's evidence recomputes it exactly."""
+    metrics, evidence, spectral = result["metrics"], result["evidence"], result["probes"]["spectral"]
+    assert headline_metric(result) == metrics["spectral_auc"] == spectral["auc"]
+    assert "evidence" not in spectral  # moved to the result's evidence
+    assert [entry["r"] for entry in evidence["spectral"]] == [point["r"] for point in spectral["curve"]]
+    assert recompute_spectral_auc(evidence) == metrics["spectral_auc"]
+    key = spectral["metric"]
+    for entry, point in zip(evidence["spectral"], spectral["curve"]):
+        assert recompute_metrics({"kind": evidence["kind"], **entry})[key] == point[key]
+    converged = recompute_metrics(evidence)  # the converged probe's metrics stand beside the headline
+    assert all(metrics[name] == pytest.approx(value, abs=1e-12) for name, value in converged.items())
 
 
 @pytest.mark.parametrize("suite_name", [
@@ -435,7 +452,7 @@ def test_summary_table_lists_models_cells_and_mean_sd(tmp_path, fragile_file):
     results = run_benchmark(config(tmp_path, models, cells=["both", "ca_only"], seeds=(0, 1)))
     table = summary_table(results)
     lines = table.splitlines()
-    assert lines[0] == "R^2 of the linear probe, mean +- sd over seeds (number of seeds)"
+    assert lines[0] == "spectral AUC (mean R^2 over log rank) of the frozen linear probe, mean +- sd over seeds (number of seeds)"
     for name in ("unimodal", "linear-cca", "fragile"):
         assert name in lines[1]
     both = next(line for line in lines if line.startswith("both"))
@@ -453,8 +470,12 @@ def test_summary_table_for_classification_and_empty_input():
     result = {"submission": {"name": "m"}, "cell": {"name": "c", "placement": {"regime": "both"}}, "status": "ok",
               "metrics": {"top1": 0.5}}
     table = summary_table([result])
-    assert table.splitlines()[0].startswith("top-1 of the linear probe")
+    assert table.splitlines()[0].startswith("top-1 of the frozen linear probe")  # an older (harness/1) result
     assert "0.500 +- 0.000 (1)" in table and "both" in table
+    result["metrics"]["spectral_auc"] = 0.25
+    table = summary_table([result])
+    assert table.splitlines()[0].startswith("spectral AUC (mean top-1 over log rank) of the frozen linear probe")
+    assert "0.250 +- 0.000 (1)" in table
 
 
 def test_summary_table_columns_are_separated():
@@ -470,6 +491,8 @@ def test_summary_table_columns_are_separated():
 
 
 def test_headline_metric():
+    assert headline_metric({"metrics": {"top1": 0.7, "r2": 0.1, "spectral_auc": 0.4}}) == 0.4
+    assert headline_metric({"metrics": {"r2": 0.1, "spectral_auc": -0.5}}) == -0.5
     assert headline_metric({"metrics": {"top1": 0.7, "r2": 0.1}}) == 0.7
     assert headline_metric({"metrics": {"r2": -0.25}}) == -0.25
     assert headline_metric({"metrics": {}}) is None
@@ -556,10 +579,88 @@ COLLAPSED = """
 
 
 def test_a_collapsed_representation_is_scored_not_failed(tmp_path):
-    """The headline probe scores constant features (at chance); the spectral probe has no components
-    to use, so the extra probes are left out and the result is still ok."""
+    """Constant features are scored at chance: the converged probe predicts the prior, the spectral
+    probe has no principal component (width 0) and scores one point, r = 1, of the probe on one
+    constant column; the result is ok and its headline recomputes from its evidence."""
     path = tmp_path / "collapsed.py"
     path.write_text(textwrap.dedent(COLLAPSED))
     (result,) = run_benchmark(config(tmp_path, [f"{path}:Collapsed"], cells=["both"]))
     assert result["status"] == "ok", result["error"]
-    assert result["metrics"]["r2"] <= 1e-6 and result["probes"] is None
+    validate_result(result)
+    assert read_result(result_path(tmp_path, "spiked", "collapsed", "both", 0)) == plain(result)
+    assert result["metrics"]["r2"] <= 1e-6
+    spectral = result["probes"]["spectral"]
+    assert spectral["width"] == 0 and [point["r"] for point in spectral["curve"]] == [1]
+    assert spectral["r90"] == (None if spectral["full"] <= 0 else 1)
+    assert result["metrics"]["spectral_auc"] == spectral["auc"] == spectral["full"] == spectral["curve"][0]["r2"] <= 1e-6
+    # the prior prediction on one constant column is the converged probe's prediction on all three
+    assert spectral["auc"] == pytest.approx(result["metrics"]["r2"], abs=1e-9)
+    _check_headline(result)
+
+
+# ------------------------------------------------------------------ (g) the wall-clock guard
+
+
+def test_a_run_stopped_by_the_wall_clock_limit_is_incomplete_and_redone(tmp_path, count_run_one):
+    models = ("vicreg", "unimodal")
+    results = by_key(run_benchmark(config(tmp_path, models, cells=["both"], wall_clock_limit_s=0)))
+    stopped, closed_form = results[("vicreg", "both", 0)], results[("unimodal", "both", 0)]
+    assert stopped["status"] == "incomplete" and stopped["training"]["stopped"] == "wall_clock_limit"
+    assert stopped["training"]["epochs"] == 1 < SMOKE.max_epochs
+    assert stopped["error"] == f"stopped by the wall-clock limit of 0 s after 1 of {SMOKE.max_epochs} epochs"
+    validate_result(stopped)
+    assert read_result(result_path(tmp_path, "spiked", "vicreg", "both", 0)) == plain(stopped)
+    _check_headline(stopped)  # scored all the same: what it reached is on record
+    # a closed-form model does not train by epochs: the guard has nothing to stop
+    assert closed_form["status"] == "ok" and closed_form["training"]["stopped"] == "closed_form"
+    # the guard is not part of the protocol: an incomplete result has the same protocol hash ...
+    assert stopped["provenance"]["protocol_hash"] == protocol_hash(
+        "spiked", stopped["cell"]["config"], SMOKE.to_dict(), stopped["submission"]["source_hash"])
+    # ... but it is never reused: the next run (with the limit or without) trains it again
+    count_run_one.clear()
+    again = by_key(run_benchmark(config(tmp_path, models, cells=["both"], wall_clock_limit_s=0)))
+    assert count_run_one == [("vicreg", "both", 0)] and again[("vicreg", "both", 0)]["status"] == "incomplete"
+    count_run_one.clear()
+    finished = by_key(run_benchmark(config(tmp_path, models, cells=["both"])))
+    assert count_run_one == [("vicreg", "both", 0)]
+    redone = finished[("vicreg", "both", 0)]
+    assert redone["status"] == "ok" and redone["error"] is None and redone["training"]["stopped"] != "wall_clock_limit"
+    assert read_result(result_path(tmp_path, "spiked", "vicreg", "both", 0))["status"] == "ok"
+    count_run_one.clear()
+    run_benchmark(config(tmp_path, models, cells=["both"], wall_clock_limit_s=0))
+    assert count_run_one == []  # a complete result is reused, whatever the guard of the new run
+
+
+def test_a_generous_wall_clock_limit_changes_nothing(tmp_path):
+    plain_run = run_benchmark(config(tmp_path / "a", ["vicreg"], cells=["both"]))
+    guarded = run_benchmark(config(tmp_path / "b", ["vicreg"], cells=["both"], wall_clock_limit_s=3600))
+    assert guarded[0]["status"] == "ok" and _comparable(guarded[0]) == _comparable(plain_run[0])
+
+
+def test_an_incomplete_result_is_refused_by_publish(tmp_path):
+    from mmphase_bench.leaderboard.store import publishable_problem
+
+    (result,) = run_benchmark(config(tmp_path, ["vicreg"], cells=["both"], wall_clock_limit_s=0))
+    assert result["status"] == "incomplete"
+    as_small = dict(plain(result), scale="small")  # smoke results are refused for their scale first
+    problem = publishable_problem(as_small)
+    assert problem is not None and problem.startswith("the run is incomplete (stopped by the wall-clock limit")
+
+
+# ------------------------------------------------------------------ suites
+
+
+def test_stereo_cells_record_their_data_protocol():
+    from mmphase_bench.data.stereo_dsprites import PROTOCOL_VERSION
+    from mmphase_bench.data.stereo_shapes3d import PROTOCOL_VERSIONS
+
+    assert PROTOCOL_VERSION == "stereo-dsprites/2" and PROTOCOL_VERSIONS["paper"] == "stereo-shapes3d/paper/3"
+    for name, protocol in (("stereo-dsprites", PROTOCOL_VERSION), ("stereo-shapes3d", PROTOCOL_VERSIONS["paper"])):
+        suite = get_suite(name)
+        assert suite.cells and all(cell.config["data_protocol"] == protocol for cell in suite.cells)
+    assert all("data_protocol" not in cell.config for cell in get_suite("spiked").cells)
+    # the cell config is part of the protocol hash: a new data protocol re-runs every stereo result
+    cell = get_suite("stereo-dsprites").cells[0]
+    old = {**cell.config, "data_protocol": "stereo-dsprites/1"}
+    assert protocol_hash("stereo-dsprites", old, SMOKE.to_dict(), "ab" * 32) != protocol_hash(
+        "stereo-dsprites", cell.config, SMOKE.to_dict(), "ab" * 32)

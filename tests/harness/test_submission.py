@@ -3,6 +3,7 @@ pre-training check), plain ``nn.Module`` submissions and ``LoadedSubmission.buil
 
 import hashlib
 import inspect
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.harness.submission import (
-    FAMILIES, LoadedSubmission, Submission, SubmissionError, TaskSpec, check_submission, load_submission,
+    FAMILIES, LoadedSubmission, Submission, SubmissionError, TaskSpec, _hash_builtin, check_submission, load_submission,
 )
 from mmphase_bench.models import reference
 from mmphase_bench.models.interface import EMBEDDING_DIM, ViewSpec, with_defaults
@@ -20,6 +21,7 @@ from mmphase_bench.models.registry import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "mmphase_bench" / "examples" / "linear_autoencoder.py"
+MODELS = ROOT / "mmphase_bench" / "models"
 VECTOR = ViewSpec((20,), kind="vector")
 IMAGE = ViewSpec((1, 64, 64), kind="image")
 TASK = TaskSpec("regression", 3, latent_dim=3)
@@ -86,9 +88,77 @@ def test_load_builtin_name(name):
     assert loaded.cls is REGISTRY[name]
     assert loaded.source == f"builtin:{name}"
     assert loaded.family == REGISTRY[name].family in FAMILIES
-    # The source hash is the SHA-256 of the file that defines the class.
-    assert loaded.source_hash == sha256(inspect.getfile(REGISTRY[name]))
-    assert loaded.source_hash == sha256(reference.__file__)
+    # The source hash covers what the model is built from (its class, its bases, the helpers of its
+    # module, the encoders, losses and interface), not the bytes of the file that defines the class.
+    assert re.fullmatch("[0-9a-f]{64}", loaded.source_hash)
+    assert loaded.source_hash == _hash_builtin(REGISTRY[name])
+    assert loaded.source_hash != sha256(inspect.getfile(REGISTRY[name])) and loaded.source_hash != sha256(reference.__file__)
+
+
+def _models_copy(folder: Path, monkeypatch, edits=None):
+    """A copy of mmphase_bench/models/*.py in ``folder`` (``edits``: file name -> text -> text), its
+    reference.py imported as a module of the models package; returns that module."""
+    import importlib.util
+    import sys
+
+    folder.mkdir(parents=True)
+    for path in MODELS.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        (folder / path.name).write_text((edits or {}).get(path.name, lambda t: t)(text), encoding="utf-8")
+    name = f"mmphase_bench.models._copy_{folder.name}"
+    spec = importlib.util.spec_from_file_location(name, folder / "reference.py")
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hashes(module) -> dict[str, str]:
+    return {cls.name: _hash_builtin(getattr(module, cls.__name__)) for cls in REGISTRY.values()}
+
+
+def _edit(old: str, new: str):
+    def edit(text: str) -> str:
+        assert old in text, old
+        return text.replace(old, new, 1)
+    return edit
+
+
+def test_the_builtin_source_hash_depends_on_the_code_not_on_where_it_lies(tmp_path, monkeypatch):
+    current = {name: load_submission(name).source_hash for name in REGISTRY}
+    assert len(set(current.values())) == len(REGISTRY)  # one hash per model: editing one leaves the others alone
+    assert _hashes(_models_copy(tmp_path / "same", monkeypatch)) == current
+
+
+@pytest.mark.parametrize("shared", ["encoders.py", "losses.py", "interface.py"])
+def test_the_builtin_source_hash_changes_with_the_shared_modules(tmp_path, monkeypatch, shared):
+    current = {name: load_submission(name).source_hash for name in REGISTRY}
+    edited = _hashes(_models_copy(tmp_path / "edited", monkeypatch, {shared: lambda text: text + "\nCHANGED = 1\n"}))
+    assert all(edited[name] != current[name] for name in REGISTRY)  # every built-in is built from them
+
+
+def test_the_builtin_source_hash_follows_the_class_and_its_bases(tmp_path, monkeypatch):
+    current = {name: load_submission(name).source_hash for name in REGISTRY}
+    # one model's own code: only its hash changes
+    edit = _edit('    name = "vicreg-bn"\n', '    name = "vicreg-bn"\n    changed = True\n')
+    edited = _hashes(_models_copy(tmp_path / "own", monkeypatch, {"reference.py": edit}))
+    assert {name for name in REGISTRY if edited[name] != current[name]} == {"vicreg-bn"}
+    # a base class: every model derived from it
+    edit = _edit("projector_batch_norm = False  #", "projector_batch_norm = True  #")
+    edited = _hashes(_models_copy(tmp_path / "base", monkeypatch, {"reference.py": edit}))
+    assert {name for name in REGISTRY if edited[name] != current[name]} == {"vicreg", "vicreg-bn", "infonce"}
+    # a helper function of the module: every model of the module
+    edit = _edit("return task.embedding_dim if task is not None else EMBEDDING_DIM",
+                 "return task.embedding_dim if task is not None else 2 * EMBEDDING_DIM")
+    edited = _hashes(_models_copy(tmp_path / "helper", monkeypatch, {"reference.py": edit}))
+    assert all(edited[name] != current[name] for name in REGISTRY)
+
+
+def test_documenting_a_builtin_does_not_change_its_hash(tmp_path, monkeypatch):
+    current = {name: load_submission(name).source_hash for name in REGISTRY}
+    edits = {"reference.py": _edit('"""CA: VICReg between the two views', '"""CA: VICReg (documented anew) between the two views'),
+             "losses.py": _edit("Covariances use the", "Covariances (documented anew) use the")}
+    assert _hashes(_models_copy(tmp_path / "documented", monkeypatch, edits)) == current
 
 
 # ------------------------------------------------------------------ file paths

@@ -1,5 +1,6 @@
-"""The harness's training loop: seeded, early-stopped with the best epoch restored, NaN-guarded,
-time-budgeted; closed-form models skip SGD."""
+"""The harness's training loop: seeded, budgeted in epochs, early-stopped with the best epoch restored,
+NaN-guarded, not clipped unless the scale says so, with an optional wall-clock guard; closed-form
+models skip SGD. Also the scales themselves."""
 
 import dataclasses
 
@@ -86,7 +87,7 @@ def test_log_fields_and_epochs_within_max(spiked):
     assert 1 <= log.epochs <= SMOKE.max_epochs
     assert len(log.train_loss) == len(log.val_loss) == log.epochs
     assert log.steps == log.epochs * (SMOKE.n_train // SMOKE.batch_size)
-    assert log.stopped in ("max_epochs", "early_stopping", "time_budget")
+    assert log.stopped in ("max_epochs", "early_stopping")  # no wall-clock limit unless one is given
     assert log.best_epoch is not None and 0 <= log.best_epoch < log.epochs
     assert log.seconds > 0
     summary = log.to_dict()
@@ -168,14 +169,88 @@ def test_infinite_validation_loss_raises_training_diverged(spiked):
         train(_toy(DivergesInValidation, suite), data["train"], data["val"], SMOKE, seed=0, device=CPU)
 
 
-def test_time_budget_stops_training(spiked):
+def test_the_wall_clock_limit_stops_training(spiked):
     suite, data = spiked
-    scale = dataclasses.replace(SMOKE, time_budget_s=0, max_epochs=50, patience=50)
+    scale = dataclasses.replace(SMOKE, max_epochs=50, patience=50)
+    model = _toy(Converging, suite)
+    log = train(model, data["train"], data["val"], scale, seed=0, device=CPU, wall_clock_limit_s=0)
+    assert log.stopped == "wall_clock_limit"
+    assert log.epochs == 1 and log.best_epoch == 0  # the epoch under way is finished, then training stops
+    assert log.steps == SMOKE.n_train // SMOKE.batch_size
+    assert len(log.val_loss) == 1 and log.to_dict()["stopped"] == "wall_clock_limit"
+
+
+def test_the_wall_clock_limit_never_fires_after_the_last_epoch(spiked):
+    suite, data = spiked
+    for max_epochs in (1, 3):
+        scale = dataclasses.replace(SMOKE, max_epochs=max_epochs, patience=50)
+        log = train(_toy(Converging, suite), data["train"], data["val"], scale, seed=0, device=CPU,
+                    wall_clock_limit_s=0 if max_epochs == 1 else 3600)
+        assert log.stopped == "max_epochs" and log.epochs == max_epochs  # a complete run is not marked as stopped
+
+
+def test_early_stopping_is_reported_before_the_wall_clock_limit(spiked):
+    suite, data = spiked
+    scale = dataclasses.replace(SMOKE, max_epochs=10, patience=1)
+    log = train(_toy(Drifting, suite), data["train"], data["val"], scale, seed=0, device=CPU, wall_clock_limit_s=0)
+    # epoch 0 improves (the limit stops it there), so the limit is what is reported ...
+    assert log.stopped == "wall_clock_limit" and log.epochs == 1
+    # ... while without a limit the same run trains on until early stopping.
+    log = train(_toy(Drifting, suite), data["train"], data["val"], scale, seed=0, device=CPU)
+    assert log.stopped == "early_stopping" and log.epochs == 2
+
+
+def test_training_is_the_same_with_a_generous_wall_clock_limit(spiked):
+    suite, data = spiked
+    torch.manual_seed(0)
+    plain = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
+    torch.manual_seed(0)
+    guarded = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
+    log_plain = train(plain, data["train"], data["val"], SMOKE, seed=0, device=CPU)
+    log_guarded = train(guarded, data["train"], data["val"], SMOKE, seed=0, device=CPU, wall_clock_limit_s=3600)
+    assert log_plain.stopped == log_guarded.stopped != "wall_clock_limit"
+    assert log_plain.train_loss == log_guarded.train_loss and log_plain.val_loss == log_guarded.val_loss
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, guarded.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("clip", [None, 10.0])
+def test_gradients_are_clipped_only_when_the_scale_says_so(spiked, clip):
+    """Converging's SGD (lr 0.1) on (w - 100)^2 from w = 1: the gradient -2 (100 - w) is far above 10.
+    Unclipped, w = 100 - 99 * 0.8^k after k steps; clipped at norm 10, w rises by exactly 1 a step."""
+    suite, data = spiked
+    assert SMOKE.gradient_clip is None  # the default: no clipping (the paper's reference code clips nothing)
+    scale = dataclasses.replace(SMOKE, max_epochs=1, gradient_clip=clip)
     model = _toy(Converging, suite)
     log = train(model, data["train"], data["val"], scale, seed=0, device=CPU)
-    assert log.stopped == "time_budget"
-    assert log.epochs == 1 and log.best_epoch == 0
-    assert log.steps == SMOKE.n_train // SMOKE.batch_size
+    steps = SMOKE.n_train // SMOKE.batch_size
+    assert log.steps == steps
+    expected = 100.0 - 99.0 * 0.8 ** steps if clip is None else 1.0 + steps
+    assert model.w.item() == pytest.approx(expected, rel=1e-5)
+
+
+# ------------------------------------------------------------------ scales
+
+
+def test_scales_are_budgeted_in_epochs_only():
+    from mmphase_bench.harness.scales import Scale
+
+    names = {f.name for f in dataclasses.fields(Scale)}
+    assert "time_budget_s" not in names and not any("time" in name or "second" in name for name in names)
+    for scale in SCALES.values():
+        assert scale.gradient_clip is None and "time_budget_s" not in scale.to_dict()
+    with pytest.raises(TypeError, match="time_budget_s"):
+        dataclasses.replace(SMOKE, time_budget_s=60.0)
+
+
+def test_the_small_scale_is_what_the_reference_code_runs():
+    small = SCALES["small"]
+    assert (small.n_train, small.n_val, small.n_test) == (8000, 2000, 2000)
+    assert (small.max_epochs, small.patience, small.batch_size, small.learning_rate) == (5, 5, 64, 1e-3)
+    assert small.probe_sizes == (100, 1000, 8000) and max(small.probe_sizes) == small.n_train
+    assert list(SCALES) == ["smoke", "small", "paper"]
+    paper = SCALES["paper"]
+    assert (paper.n_train, paper.n_val, paper.max_epochs, paper.patience) == (80_000, 20_000, 100, 5)
 
 
 def test_ragged_last_batch_is_dropped(spiked):

@@ -10,17 +10,27 @@ from scipy import stats
 from mmphase_bench.harness.results import validate_result
 from mmphase_bench.leaderboard.aggregate import build_tables
 
+from leaderboard_evidence import as_harness1, matching_evidence  # noqa: E402  (tests/leaderboard helper)
+
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """One real (smoke) result of the harness, to copy and edit."""
+def run_result(tmp_path_factory):
+    """One real (smoke) result of the harness (protocol harness/2: the spectral headline)."""
     from mmphase_bench.harness.runner import RunConfig, run_benchmark
 
     out = tmp_path_factory.mktemp("aggregate-run")
     (result,) = run_benchmark(RunConfig(models=("unimodal",), suite="spiked", cells=("both",), scale="smoke", seeds=(0,),
                                         out=out, device="cpu"))
-    assert result["status"] == "ok" and "r2" in result["metrics"]
+    assert result["status"] == "ok" and "r2" in result["metrics"] and "spectral_auc" in result["metrics"]
     return result
+
+
+@pytest.fixture(scope="module")
+def template(run_result):
+    """The real result as one of protocol harness/1, to copy and edit: its headline is the converged
+    probe's metric (``make``'s ``metric``), as for every result older than harness/2; the aggregation
+    is the same whatever the headline."""
+    return as_harness1(run_result)
 
 
 def make(template, submission, cell, seed, value, *, family="CA", suite="spiked", scale="small", metric="r2",
@@ -253,6 +263,27 @@ def test_tables_are_split_by_suite_and_scale_and_skip_failures(template):
     (row,) = small.rows
     assert row.seeds == 1 and row.cells == {"both": [0.5]}  # the failed seed 1 is not counted
     assert build_tables([]) == []
+
+
+def test_the_headline_of_harness2_results_is_the_spectral_auc(run_result):
+    """harness/2 results hold both the converged probe's metric and the spectral AUC: the table is of
+    the spectral AUC (Metrics.headline), whatever the converged metric says."""
+    results = []
+    for seed, (converged, spectral) in enumerate(((0.9, 0.3), (0.8, 0.5))):
+        result = copy.deepcopy(run_result)
+        result.update(seed=seed, scale="small")
+        result["submission"].update(name="alpha", family="CA")
+        result["metrics"] = {"r2": converged, "spectral_auc": spectral, "penalty": 0.01}
+        result = matching_evidence(result)
+        validate_result(result)
+        results.append(result)
+    table = only_table(results)
+    assert table.metric == "spectral_auc"
+    assert table.rows[0].cells["both"] == pytest.approx([0.3, 0.5], abs=1e-12)
+    assert table.rows[0].overall == pytest.approx(0.4, abs=1e-12)
+    # the same results as harness/1 (no spectral headline): the converged probe's R^2
+    table = only_table([as_harness1(result) for result in results])
+    assert table.metric == "r2" and table.rows[0].cells["both"] == pytest.approx([0.9, 0.8])
 
 
 def test_a_submission_missing_cells_is_listed_last_and_unranked(template):

@@ -14,10 +14,12 @@ from sklearn.metrics import balanced_accuracy_score, r2_score
 
 from mmphase_bench.cli.main import main
 from mmphase_bench.harness import probe as probe_module
-from mmphase_bench.harness.results import array_sha256, recompute_metrics
+from mmphase_bench.harness.results import array_sha256, log_rank_auc, recompute_metrics, recompute_spectral_auc
 from mmphase_bench.leaderboard.integrity import LEGACY_MANIFEST, MAX_RESULT_BYTES, read_legacy_manifest, sha256_bytes
 from mmphase_bench.leaderboard.publish import publish
 from mmphase_bench.leaderboard.store import check_results, relative_path, write_legacy_manifest
+
+from leaderboard_evidence import as_harness1, rehash  # noqa: E402  (tests/leaderboard helper)
 
 REPO_BOARD = Path(__file__).resolve().parents[2] / "leaderboard"
 LEGACY = "results/spiked/vicreg/both__seed2.json"
@@ -116,6 +118,36 @@ def test_fresh_results_pass_and_recompute_exactly_against_sklearn(board, fresh):
         assert recomputed == expected == {name: metrics[name] for name in expected}  # bit for bit
 
 
+def test_fresh_results_hold_the_spectral_headline_and_its_evidence(fresh):
+    """harness/2: metrics.spectral_auc is the spectral probe's AUC, recomputed exactly from one
+    confusion matrix (or sums of squares) per rank of the probe's curve."""
+    for result, (kind, targets, _) in fresh:
+        assert result["provenance"]["protocol_version"] == "harness/2" and result["schema_version"] == 4
+        evidence, metrics, spectral = result["evidence"], result["metrics"], result["probes"]["spectral"]
+        assert "evidence" not in spectral  # moved to evidence.spectral
+        key = "top1" if kind == "classification" else "r2"
+        assert [entry["r"] for entry in evidence["spectral"]] == [point["r"] for point in spectral["curve"]]
+        for entry, point in zip(evidence["spectral"], spectral["curve"]):
+            if kind == "classification":
+                assert set(entry) == {"r", "confusion_matrix"}
+                assert np.asarray(entry["confusion_matrix"]).sum() == len(targets) == evidence["n"]
+            else:
+                assert set(entry) == {"r", "ss_res", "ss_tot"}
+            assert recompute_metrics({"kind": kind, **entry})[key] == point[key]  # bit for bit
+        ranks, values = [p["r"] for p in spectral["curve"]], [p[key] for p in spectral["curve"]]
+        assert metrics["spectral_auc"] == spectral["auc"] == recompute_spectral_auc(evidence) == log_rank_auc(ranks, values)
+
+
+def test_a_consistent_harness1_result_passes_without_the_spectral_headline(board, fresh):
+    """Older results keep their converged headline: no spectral_auc, no evidence.spectral, still verified."""
+    for result, _ in fresh:
+        write(board, as_harness1(publishable(result)))
+    assert problems_of(board) == []
+    stored, _ = check_results(board)
+    assert {item.record.provenance.protocol_version for item in stored} == {"harness/1"}
+    assert all(item.record.metrics.headline[0] in ("top1", "r2") for item in stored)
+
+
 def test_the_cli_check_passes_on_fresh_results_once_built(board, capsys):
     assert main(["leaderboard", "build", "--leaderboard", str(board)]) == 0
     assert main(["leaderboard", "check", "--leaderboard", str(board)]) == 0
@@ -136,7 +168,7 @@ def _edit(edit):
     ("regression", lambda r: r["metrics"].update(r2=12345.0), r"metrics/r2 = 12345\.0 is out of range \(R\^2 is at most 1\)"),
     ("regression", lambda r: r.update(metrics={}), r"status ok but the metrics are empty"),
     ("regression", lambda r: r["metrics"].update(top1=0.9),
-     r"extra metric\(s\) top1 for a regression result \(allowed: r2, penalty\)"),
+     r"extra metric\(s\) top1 for a regression result \(allowed: r2, spectral_auc, penalty\)"),
     ("regression", lambda r: r["metrics"].update(penalty=0.5), r"metrics/penalty = 0\.5 is not one the probe tries"),
     ("regression", lambda r: r["evidence"].update(ss_res=[0.0 for _ in r["evidence"]["ss_res"]]),
      r"metrics/r2 = .* mismatches the 1\.0 its evidence gives"),
@@ -159,12 +191,65 @@ def _edit(edit):
      r"provenance/protocol_hash does not match the protocol version, suite, cell, scale and source hash"),
     ("classification", lambda r: r["submission"].update(source_hash="f" * 64),
      r"provenance/protocol_hash does not match"),
+    # The spectral headline (harness/2): required, range-checked, recomputed from evidence.spectral.
+    ("regression", lambda r: r["metrics"].pop("spectral_auc"), r"missing metric\(s\) spectral_auc for a regression result"),
+    ("classification", lambda r: r["metrics"].pop("spectral_auc"),
+     r"missing metric\(s\) spectral_auc for a classification result"),
+    ("regression", lambda r: r["evidence"].pop("spectral"), r"evidence/spectral is missing: spectral_auc cannot be recomputed"),
+    ("classification", lambda r: r["evidence"].pop("spectral"),
+     r"evidence/spectral is missing: spectral_auc cannot be recomputed"),
+    ("classification", lambda r: r["metrics"].update(spectral_auc=1.5),
+     r"metrics/spectral_auc: 1\.5 is greater than the maximum of 1"),
+    ("classification", lambda r: r["metrics"].update(spectral_auc=-0.1),
+     r"metrics/spectral_auc = -0\.1 is out of range \(\[0, 1\]\)"),
+    ("regression", lambda r: r["metrics"].update(spectral_auc=1.5), r"metrics/spectral_auc: 1\.5 is greater than the maximum of 1"),
+    # a regression AUC is a mean of R^2, which may be negative: in range, but not what the evidence gives
+    ("regression", lambda r: r["metrics"].update(spectral_auc=-0.5), r"metrics/spectral_auc = -0\.5 mismatches the .* its evidence gives"),
+    ("classification", lambda r: r["metrics"].update(spectral_auc=0.999), r"metrics/spectral_auc = 0\.999 mismatches"),
+    # a tampered rank: one correct prediction of the last rank moved off the diagonal (the same total)
+    ("classification", lambda r: _tamper_rank(r, -1, _moved),
+     r"metrics/spectral_auc = .* mismatches the .* its evidence gives"),
+    ("classification", lambda r: _tamper_rank(r, 0, _seven_more),
+     r"evidence/spectral: the confusion matrix of rank 1 does not sum to the test size 128"),
+    ("regression", lambda r: [entry.update(ss_res=[0.0 for _ in entry["ss_res"]]) for entry in r["evidence"]["spectral"]],
+     r"metrics/spectral_auc = .* mismatches the 1\.0 its evidence gives"),
+    ("regression", lambda r: r["evidence"]["spectral"].reverse(), r"evidence: ranks must be increasing positive integers"),
+    ("classification", lambda r: r["probes"]["spectral"].update(auc=r["probes"]["spectral"]["auc"] - 0.01),
+     r"probes/spectral/auc = .* differs from metrics/spectral_auc"),
+    # protocol versions: harness/1 has no spectral headline; any other version must have it (the
+    # classification result is alone in its table, so no table mixes versions)
+    ("classification", lambda r: _as_version(r, "harness/1", drop=("metrics",)),
+     r"evidence/spectral in a harness/1 result, which has no spectral headline"),
+    ("classification", lambda r: _as_version(r, "harness/1", drop=("evidence",)),
+     r"extra metric\(s\) spectral_auc for a classification result \(allowed: top1, balanced_accuracy, penalty\)"),
+    ("classification", lambda r: _as_version(r, "harness/3", drop=("evidence",)),
+     r"evidence/spectral is missing: spectral_auc cannot be recomputed"),
 ])
 def test_each_forgery_is_refused_with_one_line_naming_the_file(board, fresh, which, edit, reason):
     result = regression(fresh) if which == "regression" else classification(fresh)
     edit(result)
     path = write(board, result)
     assert re.search(reason, only_problem(board, path))
+
+
+def _tamper_rank(result, index, edit):
+    entry = result["evidence"]["spectral"][index]
+    entry["confusion_matrix"] = edit(entry["confusion_matrix"])
+
+
+def _seven_more(matrix):
+    return [[row[0] + 7, *row[1:]] if i == 0 else row for i, row in enumerate(matrix)]
+
+
+def _as_version(result, version, drop=()):
+    """``result`` (edited) of another protocol version with a consistent hash, without its
+    ``spectral_auc`` ("metrics") and / or its ``evidence.spectral`` ("evidence")."""
+    if "metrics" in drop:
+        result["metrics"].pop("spectral_auc")
+    if "evidence" in drop:
+        result["evidence"].pop("spectral")
+    result["provenance"]["protocol_version"] = version
+    rehash(result)
 
 
 def _moved(matrix):

@@ -32,6 +32,8 @@ SPIKED = {
 STEREO_CELLS = {"jitter0-noise0.2": (0.0, 0.2), "jitter0-noise0.9": (0.0, 0.9), "jitter0.5-noise0.2": (0.5, 0.2),
                 "jitter0.5-noise0.9": (0.5, 0.9)}
 STEREO = {"alpha": [0.95, 0.6, 0.8, 0.4], "delta": [0.9, 0.7, 0.5, 0.35]}
+#: The headline of harness/2 results, in the tables' headings.
+SPECTRAL = "spectral AUC (probe on the top-r principal components, mean over log r)"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,8 @@ def board(tmp_path_factory):
 
     def add(suite, submission, cell, seed, metric, value, config=None, placement=None):
         result = copy.deepcopy(template)
-        result.update(suite=suite, scale="small", seed=seed, metrics={metric: value})
+        # the headline (harness/2) is the invented value; the converged probe's metric is another one
+        result.update(suite=suite, scale="small", seed=seed, metrics={metric: value / 2 + 0.25, "spectral_auc": value})
         # Invented submissions, not the built-in whose run is the template (a built-in's name is reserved).
         result["submission"].update(name=submission, family="CA" if submission == "alpha" else "CP",
                                     source=f"module:example_models:{submission.title()}")
@@ -123,7 +126,7 @@ def test_tables_render_with_the_expected_rows(page):
     tables = page.find_elements(By.CSS_SELECTOR, "table.leaderboard")
     assert len(tables) == 2
     assert [h.text for h in page.find_elements(By.TAG_NAME, "h2")] == [
-        "spiked (small): R^2", "stereo-dsprites (small): top-1 accuracy"]
+        f"spiked (small): {SPECTRAL}", f"stereo-dsprites (small): {SPECTRAL}"]
     assert len(rows(page, 0)) == 3 and len(rows(page, 1)) == 2
     assert [len(r) for r in rows(page, 0)] == [3 + 2 + 2] * 3
     assert [len(r) for r in rows(page, 1)] == [3 + 4 + 2] * 2
@@ -162,11 +165,29 @@ def test_clicking_a_cell_header_sorts_numerically(page):
 
 def test_plots_are_inline_svg_with_a_size(page):
     plots = page.find_elements(By.CSS_SELECTOR, ".plots svg")
-    assert len(plots) == 3  # spiked: the phase diagram; stereo: accuracy vs nu_max and the phase diagram
+    # spiked: the phase diagram; stereo: accuracy vs nu_max, the spectral curves and the phase diagram
+    assert len(plots) == 4
     for plot in plots:
         assert plot.is_displayed()
         assert plot.size["width"] > 100 and plot.size["height"] > 100
         assert page.execute_script("return arguments[0].getBBox().width", plot) > 0  # it has drawn content
+
+
+def test_each_table_is_followed_by_its_placements_against_winners(page):
+    agreements = page.find_elements(By.CSS_SELECTOR, "table.agreement")
+    assert len(agreements) == 2 and all(table.is_displayed() for table in agreements)
+    assert [h.text for h in page.find_elements(By.TAG_NAME, "h3")] == [
+        "spiked (small): placements against winners", "stereo-dsprites (small): placements against winners"]
+    cells = [[td.text for td in tr.find_elements(By.TAG_NAME, "td")] for tr in agreements[1].find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert [row[0] for row in cells] == list(STEREO_CELLS)
+    # every stereo cell is placed CA only; alpha (CA) against delta (CP), 2 seeds 0.02 apart (sd 0.014)
+    expected = [("CA" if a - d > 0.03 else "CP" if d - a > 0.03 else "tie") for a, d in zip(STEREO["alpha"], STEREO["delta"])]
+    assert [row[6] for row in cells] == expected == ["CA", "CP", "CA", "CA"]
+    assert [row[7] for row in cells] == ["yes", "no", "yes", "yes"]
+    assert cells[0][4] == "alpha 0.940 ± 0.014" and cells[0][5] == "delta 0.890 ± 0.014"
+    before = [tr.text for tr in agreements[1].find_elements(By.CSS_SELECTOR, "tbody tr")]
+    agreements[1].find_elements(By.TAG_NAME, "th")[0].click()  # not a leaderboard table: not sortable
+    assert [tr.text for tr in agreements[1].find_elements(By.CSS_SELECTOR, "tbody tr")] == before
 
 
 def test_nothing_is_fetched_and_no_errors_are_logged(page):

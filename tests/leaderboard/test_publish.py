@@ -13,7 +13,7 @@ from mmphase_bench.harness.results import validate_result
 from mmphase_bench.leaderboard.publish import publish as publish_into
 from mmphase_bench.leaderboard.store import relative_path
 
-from leaderboard_evidence import rehash  # noqa: E402  (tests/leaderboard helper)
+from leaderboard_evidence import as_harness1, rehash  # noqa: E402  (tests/leaderboard helper)
 
 
 def publish(run_dir, board):
@@ -164,19 +164,17 @@ def test_refuses_a_key_already_published_with_other_content(run_dir, tmp_path):
 
 def test_refuses_a_protocol_version_other_than_the_tables(run_dir, tmp_path):
     board = tmp_path / "board"
-    publish(run_dir, board)
-    newcomer = load(run_dir / "spiked" / "unimodal" / "both__seed0.json")
-    newcomer["seed"] = 5
-    newcomer["provenance"]["protocol_version"] = "harness/2"
-    rehash(newcomer)  # a consistent result of another protocol version, not a forged hash
+    publish(run_dir, board)  # fresh results: harness/2
+    # a consistent result of the older protocol (no spectral headline), not a forged hash
+    newcomer = as_harness1(dict(load(run_dir / "spiked" / "unimodal" / "both__seed0.json"), seed=5))
     second = tmp_path / "second-run"
     write(second / "spiked" / "unimodal" / "both__seed5.json", newcomer)
     report = publish(second, board)
     assert report.published == []
     reason = reasons(report)["both__seed5.json"]
-    assert "protocol version harness/2 differs from the harness/1 of the spiked (small) table" == reason
+    assert "protocol version harness/1 differs from the harness/2 of the spiked (small) table" == reason
     assert not (board / "results/spiked/unimodal/both__seed5.json").exists()
-    # another scale is another table: the new version is welcome there
+    # another scale is another table: the other version is welcome there
     write(second / "spiked" / "unimodal" / "both__seed5.json", rehash(dict(newcomer, scale="paper")))
     assert publish(second, board).published == ["results/spiked/unimodal/paper/both__seed5.json"]
 
@@ -184,14 +182,24 @@ def test_refuses_a_protocol_version_other_than_the_tables(run_dir, tmp_path):
 def test_a_new_table_takes_the_protocol_version_of_its_first_result(run_dir, tmp_path):
     for source in results_in(run_dir):
         if "linear-cca" in source.parts:
-            result = load(source)
-            result["provenance"]["protocol_version"] = "harness/2"
-            write(source, rehash(result))
+            write(source, as_harness1(load(source)))
     report = publish(run_dir, tmp_path / "board")
     # sorted paths: linear-cca comes first, so its version sets the table's
     assert len(report.published) == 8 and all("/linear-cca/" in path for path in report.published)
     assert len(report.refused) == 8
-    assert all("protocol version harness/1 differs from the harness/2" in reason for _, reason in report.refused)
+    assert all("protocol version harness/2 differs from the harness/1" in reason for _, reason in report.refused)
+
+
+def test_refuses_incomplete_results(run_dir, tmp_path):
+    """A run the wall-clock guard stopped is scored but marked incomplete: never published."""
+    source = run_dir / "spiked" / "linear-cca" / "ca_only__seed0.json"
+    error = "stopped by the wall-clock limit of 30 s after 1 of 2 epochs"
+    write(source, dict(load(source), status="incomplete", error=error))
+    report = publish(run_dir, tmp_path / "board")
+    assert [path for path, _ in report.refused] == [str(source)]
+    assert reasons(report)["ca_only__seed0.json"] == f"the run is incomplete ({error})"
+    assert len(report.published) == 15
+    assert not (tmp_path / "board/results/spiked/linear-cca/ca_only__seed0.json").exists()
 
 
 def test_republishing_identical_results_changes_nothing(run_dir, tmp_path):

@@ -14,7 +14,7 @@ from scipy import stats
 from mmphase_bench.harness.results import validate_result
 from mmphase_bench.leaderboard.aggregate import build_tables
 from mmphase_bench.leaderboard.build import build, check
-from mmphase_bench.leaderboard.render import render_all, render_html, render_markdown
+from mmphase_bench.leaderboard.render import HEADLINE_RULE, placement_agreement, render_all, render_html, render_markdown
 from mmphase_bench.leaderboard.store import relative_path
 
 from leaderboard_evidence import matching_evidence  # noqa: E402  (tests/leaderboard helper)
@@ -25,7 +25,9 @@ STEREO_CELLS = {  # name -> (jitter, noise_y); names sort differently from (jitt
 }
 STEREO_ORDER = ["jitter0-noise0.2", "jitter0-noise0.9", "jitter0.5-noise0.2", "jitter0.5-noise0.9"]
 SPIKED_CELLS = {"both": "both", "ca_only": "ca_only", "cp_only": "cp_only"}  # name -> regime
-TITLES = ["spiked (paper): R^2", "spiked (small): R^2", "stereo-dsprites (small): top-1 accuracy"]
+#: The headline of harness/2 results (every table here): the spectral probe's AUC.
+SPECTRAL = "spectral AUC (probe on the top-r principal components, mean over log r)"
+TITLES = [f"spiked (paper): {SPECTRAL}", f"spiked (small): {SPECTRAL}", f"stereo-dsprites (small): {SPECTRAL}"]
 REGIME_LABELS = {"both": "Both", "ca_only": "CA only", "cp_only": "CP only", "neither": "Neither"}
 
 
@@ -40,8 +42,11 @@ def template(tmp_path_factory):
 
 
 def make(template, *, suite, scale, submission, family, cell, seed, value, metric, config=None, placement=None):
+    """An invented harness/2 result whose headline (``spectral_auc``) is ``value``; the converged
+    probe's ``metric`` (top1 or r2) is set to another value, so that a page showing it is caught."""
     result = copy.deepcopy(template)
-    result.update(suite=suite, scale=scale, seed=seed, metrics={metric: value, "penalty": 0.01})
+    converged = value / 2 + 0.25
+    result.update(suite=suite, scale=scale, seed=seed, metrics={metric: converged, "spectral_auc": value, "penalty": 0.01})
     # a built-in's source is reserved for its own name: these invented submissions come from a module
     result["submission"].update(name=submission, family=family, source="module:example_models:Model")
     result["cell"]["name"] = cell
@@ -148,10 +153,10 @@ def test_readme_has_one_table_per_suite_and_scale(rendered):
 
 def test_readme_shows_regimes_under_cell_names(rendered):
     found = markdown_tables(rendered["README.md"])
-    header = found["spiked (small): R^2"][0]
+    header = found[f"spiked (small): {SPECTRAL}"][0]
     assert header == ["rank", "submission", "family", "both<br>Both", "ca_only<br>CA only", "cp_only<br>CP only",
                       "overall (95% CI)", "seeds"]
-    stereo = found["stereo-dsprites (small): top-1 accuracy"][0]
+    stereo = found[f"stereo-dsprites (small): {SPECTRAL}"][0]
     assert stereo[3:-2] == [f"{name}<br>{'CA only' if STEREO_CELLS[name][1] < 0.5 else 'Neither'}" for name in STEREO_ORDER]
 
 
@@ -180,9 +185,9 @@ def test_readme_rows_have_ranks_and_numbers(rendered, values, tables):
                 mean, low, high = expected
                 assert row[-2] == f"{mean:.3f} [{low:.3f}, {high:.3f}]"
                 assert row[-1] == str(min(len(v) for v in table_values[submission].values()))
-    ranks = [row[0] for row in found["spiked (small): R^2"][1:]]
+    ranks = [row[0] for row in found[f"spiked (small): {SPECTRAL}"][1:]]
     assert all(re.fullmatch(r"=?[1-9]|-", rank) for rank in ranks)  # "-": a submission missing cells
-    assert ranks[-1] == "-" and found["spiked (small): R^2"][-1][1] == "gamma"
+    assert ranks[-1] == "-" and found[f"spiked (small): {SPECTRAL}"][-1][1] == "gamma"
 
 
 def test_readme_without_results():
@@ -216,7 +221,7 @@ def test_csv_has_one_row_per_submission_suite_and_cell(rendered, values, tables)
         assert float(row["sd"]) == pytest.approx(np.std(per_seed, ddof=1), abs=1e-6)
         assert int(row["n_seeds"]) == len(per_seed)
         assert row["family"] == FAMILIES[row["submission"]]
-        assert row["metric"] == ("r2" if row["suite"] == "spiked" else "top1")
+        assert row["metric"] == "spectral_auc"  # the headline of harness/2, whatever the task kind
         table = tables[f"{row['suite']} ({row['scale']})"]
         (ranked,) = [r for r in table.rows if r.submission == row["submission"]]
         assert row["rank"] == ranked.rank
@@ -240,38 +245,48 @@ def test_csv_without_results_is_only_the_header():
 
 
 class Page(HTMLParser):
-    """The leaderboard tables (headers, rows of (text, data-value)) and every tag with its attributes."""
+    """The leaderboard tables and the placements-against-winners tables (headers, rows of (text,
+    data-value)), and every tag with its attributes. Cells of a table count only for that table."""
 
     def __init__(self, text: str):
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict]] = []
         self.tables: list[dict] = []
-        self._cell, self._body = None, False
+        self.agreements: list[dict] = []
+        self._table, self._cell, self._body = None, None, False
         self.feed(text)
         self.close()
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         self.tags.append((tag, attrs))
-        if tag == "table" and "leaderboard" in (attrs.get("class") or "").split():
-            self.tables.append({"id": attrs.get("id"), "headers": [], "rows": []})
+        kinds = (attrs.get("class") or "").split()
+        if tag == "table":
+            assert self._table is None, "a table inside a table"
+            self._table = {"id": attrs.get("id"), "headers": [], "rows": []}
+            if "leaderboard" in kinds:
+                self.tables.append(self._table)
+            elif "agreement" in kinds:
+                self.agreements.append(self._table)
             self._body = False
-        elif tag == "tbody" and self.tables:
+        elif self._table is None:
+            return
+        elif tag == "tbody":
             self._body = True
-        elif tag == "th" and self.tables:
+        elif tag == "th":
             self._cell = ["", None]
-            self.tables[-1]["headers"].append(self._cell)
-        elif tag == "tr" and self.tables and self._body:
-            self.tables[-1]["rows"].append([])
-        elif tag == "td" and self.tables and self._body:
+            self._table["headers"].append(self._cell)
+        elif tag == "tr" and self._body:
+            self._table["rows"].append([])
+        elif tag == "td" and self._body:
             self._cell = ["", attrs.get("data-value")]
-            self.tables[-1]["rows"][-1].append(self._cell)
+            self._table["rows"][-1].append(self._cell)
 
     def handle_endtag(self, tag):
         if tag in ("th", "td"):
             self._cell = None
         elif tag == "table":
-            self._body = False
+            self._table, self._body = None, False
 
     def handle_data(self, data):
         if self._cell is not None:
@@ -338,25 +353,35 @@ def test_html_is_self_contained(rendered):
     assert text.startswith("<!DOCTYPE html>") and text.endswith("</html>\n")
 
 
-def test_html_has_inline_plots_and_the_accuracy_plot_only_for_stereo(rendered):
+def test_html_has_inline_plots_and_the_accuracy_and_spectral_plots_only_for_stereo(rendered):
     pieces = sections(rendered["index.html"])
     assert len(pieces) == 3
     for piece, title in zip(pieces, TITLES):
         svgs = piece.count("<svg")
         placement = "cells on the phase diagram" in piece
         accuracy = r"nuisance alignment $\nu_{max}$" in piece
+        spectral = "<!-- r (top principal components) -->" in piece
         assert placement, title
         if title.startswith("stereo"):
-            assert svgs == 2 and accuracy
+            assert svgs == 3 and accuracy and spectral
+            # in this order: accuracy against nu_max, the spectral curves, the phase diagram
+            starts = [m.start() for m in re.finditer("<svg", piece)]
+            assert starts[0] < piece.index(r"nuisance alignment $\nu_{max}$") < starts[1]
+            assert starts[1] < piece.index("<!-- r (top principal components) -->") < starts[2]
+            assert starts[2] < piece.index("cells on the phase diagram")
             for label in ("alpha (CA)", "delta (CP)"):  # panel titles: rank, submission, family
                 assert re.search(rf"<!-- =?\d+ {re.escape(label)} -->", piece), label
             for label in ("noise_y 0.2", "noise_y 0.9"):
                 assert f"<!-- {label} -->" in piece
+            # the spectral figure: one panel per noise level and alignment nu_max 1 and 0.5 (the cells' 1 - jitter)
+            for noise in ("0.2", "0.9"):
+                for alignment in ("1", "0.5"):
+                    assert f"<!-- nu_max {alignment}, noise_y {noise} -->" in piece
             # the cells are numbered on the diagram; the key names them with their ratios
             assert re.search(r"<li>1: \S+ \(Δ_CA [0-9.]+, Δ_CP [0-9.]+; (Both|CA only|CP only|Neither)\)</li>", piece)
         else:
-            assert svgs == 1 and not accuracy
-    assert rendered["index.html"].count("</svg>") == 4
+            assert svgs == 1 and not accuracy and not spectral
+    assert rendered["index.html"].count("</svg>") == 5
 
 
 def test_html_escapes_names(template):
@@ -390,6 +415,49 @@ def test_both_pages_state_the_complete_seeds_rule_and_show_partial_seeds(templat
 def test_html_without_results():
     page = render_all([])["index.html"]
     assert "No results have been published yet." in page and "<svg" not in page
+
+
+def test_both_pages_state_the_headline_rule(rendered):
+    from markupsafe import escape
+
+    assert "The headline (protocol harness/2) is the spectral probe's AUC" in HEADLINE_RULE
+    assert HEADLINE_RULE in rendered["README.md"].split("\n\n")
+    assert f'<p class="rule">{escape(HEADLINE_RULE)}</p>' in rendered["index.html"]
+
+
+AGREEMENT_HEADERS = ["cell", "placement", "Δ_CA", "Δ_CP", "best CA", "best CP", "winner", "agrees"]
+AGREEMENT_KEYS = ("cell", "regime", "delta_ca", "delta_cp", "best_ca", "best_cp", "winner", "agrees")
+
+
+def test_every_table_has_its_placements_against_winners_on_both_pages(rendered, tables):
+    ordered = [tables[title.split(":")[0]] for title in TITLES]
+    expected = [[[item[key] for key in AGREEMENT_KEYS] for item in placement_agreement(table)] for table in ordered]
+    assert [len(rows) for rows in expected] == [len(table.columns) for table in ordered]
+    # README.md: a "###" heading after each table, then a Markdown table
+    lines = rendered["README.md"].splitlines()
+    headings = [i for i, line in enumerate(lines) if line.endswith(": placements against winners")]
+    assert [lines[i] for i in headings] == [f"### {table.title}: placements against winners" for table in ordered]
+    for start, rows in zip(headings, expected):
+        first = next(i for i in range(start, len(lines)) if lines[i].startswith("|"))
+        block = []
+        for line in lines[first:]:
+            if not line.startswith("|"):
+                break
+            block.append([cell.strip() for cell in line.strip()[1:-1].split("|")])
+        assert block[0] == AGREEMENT_HEADERS and set(block[1]) == {"---"} and block[2:] == rows
+    # index.html: a table of class "agreement" after each leaderboard table, in the table's section
+    page = Page(rendered["index.html"])
+    assert len(page.agreements) == 3 and len(page.tables) == 3
+    for found, rows in zip(page.agreements, expected):
+        assert [text for text, _ in found["headers"]] == AGREEMENT_HEADERS
+        assert [[text for text, _ in row] for row in found["rows"]] == rows
+    for piece, table in zip(sections(rendered["index.html"]), ordered):
+        assert piece.count('<table class="agreement">') == 1
+        assert f"<h3>{table.title}: placements against winners</h3>" in piece
+    # alpha (CA, R^2 about 0.8) beats beta (CP, about 0.05) everywhere; gamma's family is neither
+    spiked = {row[0]: row for row in expected[1]}
+    assert [spiked[cell][6:] for cell in ("both", "ca_only", "cp_only")] == [["CA", "-"], ["CA", "yes"], ["CA", "no"]]
+    assert all(row[4].startswith("alpha ") and row[5].startswith("beta ") for row in spiked.values())
 
 
 # ------------------------------------------------------------------------------------------------ determinism

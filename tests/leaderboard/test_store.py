@@ -13,7 +13,7 @@ import pytest
 from mmphase_bench.harness.results import validate_result
 from mmphase_bench.errors import MissingFileError
 
-from leaderboard_evidence import rehash  # noqa: E402  (tests/leaderboard helper)
+from leaderboard_evidence import as_harness1, rehash  # noqa: E402  (tests/leaderboard helper)
 from mmphase_bench.leaderboard.build import build, check
 from mmphase_bench.leaderboard.store import RENDERED_FILES, load_folder, relative_path
 
@@ -87,8 +87,7 @@ def tampered(built_board, tmp_path_factory):
     path, result = a_result(board, FAILED)
     write(path, dict(result, status="failed", error="RuntimeError: boom", metrics={}))
     path, result = a_result(board, OTHER_PROTOCOL)
-    result["provenance"]["protocol_version"] = "harness/2"
-    write(path, rehash(result))
+    write(path, as_harness1(result))  # a consistent result of the older protocol
     return check(board)
 
 
@@ -140,11 +139,22 @@ def test_only_the_bad_files_are_blamed(tampered):
 
 def test_protocol_versions_may_differ_between_tables(board):
     path, result = a_result(board)
-    result["provenance"]["protocol_version"] = "harness/2"
     path.unlink()
-    write(board / relative_path(dict(result, scale="paper")), rehash(dict(result, scale="paper")))
+    write(board / relative_path(dict(result, scale="paper")), as_harness1(dict(result, scale="paper")))
     build(board)
     assert check(board) == []
+    versions = {item.table: {item.record.provenance.protocol_version} for item in load_folder(board)[0]}
+    assert versions == {("spiked", "small"): {"harness/2"}, ("spiked", "paper"): {"harness/1"}}
+
+
+def test_an_invented_protocol_version_is_one_more_version_to_mix(board):
+    """Any version but harness/1 needs the spectral headline; mixed with harness/2 it is a table problem."""
+    path, result = a_result(board)
+    result["provenance"]["protocol_version"] = "harness/9"
+    write(path, rehash(result))
+    problems = check(board)
+    assert "table spiked (small) mixes protocol versions: harness/2, harness/9" in problems
+    assert not any(problem.startswith("results/") for problem in problems)  # a consistent file: only the table is wrong
 
 
 def edit_by_hand(path: Path) -> None:

@@ -43,7 +43,7 @@ def board(fresh, tmp_path):
 def tamper(board: Path, path: str = TAMPERED, by: float = -0.1) -> None:
     file = board / path
     result = json.loads(file.read_text())
-    result["metrics"]["r2"] += by  # still a valid result: only the number is wrong
+    result["metrics"]["spectral_auc"] += by  # the headline (harness/2); still a valid result: only the number is wrong
     file.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 

@@ -1,4 +1,5 @@
-"""Encoders and decoders adapt to the views; the conv encoder is the paper's; the projector is 128-128-32."""
+"""Encoders and decoders adapt to the views; the conv encoder is the paper's; the projector is 128-128-32,
+without BatchNorm unless asked for."""
 
 import pytest
 import torch
@@ -91,14 +92,15 @@ def test_conv_decoder_output_shape_equals_the_spec(shape):
     assert out.shape == (6, *shape)
 
 
-def test_conv_decoder_mirrors_the_encoder():
+def test_conv_decoder_is_the_reference_codes_decoder():
     decoder = ConvDecoder(ViewSpec((3, 64, 64)))
     deconvs = [m for m in decoder.deconv if isinstance(m, nn.ConvTranspose2d)]
     assert [(d.in_channels, d.out_channels) for d in deconvs] == [(64, 64), (64, 32), (32, 32), (32, 3)]
     for deconv in deconvs:
         assert deconv.kernel_size == (4, 4) and deconv.stride == (2, 2) and deconv.padding == (1, 1)
     linears = [m for m in decoder.head if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(128, 256), (256, 1024)]
+    # the paper's reference code: one linear layer 128 -> 64 x 4 x 4, then the transposed convolutions
+    assert [(l.in_features, l.out_features) for l in linears] == [(128, 1024)]
 
 
 @pytest.mark.parametrize("spec", [ViewSpec((20,), kind="vector"), ViewSpec((2, 30, 30))])
@@ -115,9 +117,17 @@ def test_projector_is_128_128_32():
     head = projector()
     linears = [m for m in head if isinstance(m, nn.Linear)]
     assert [(l.in_features, l.out_features) for l in linears] == [(128, 128), (128, 128), (128, 32)]
-    assert sum(isinstance(m, nn.BatchNorm1d) for m in head) == 2
-    assert sum(isinstance(m, nn.ReLU) for m in head) == 2
+    # No BatchNorm by default (the paper's reference code): Linear, ReLU, Linear, ReLU, Linear.
+    assert [type(m) for m in head] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in head)
     assert isinstance(list(head)[-1], nn.Linear)  # no normalisation or activation after the last layer
+    assert head(torch.randn(8, 128)).shape == (8, 32)
+
+
+def test_projector_with_batch_norm_normalises_before_each_relu():
+    head = projector(batch_norm=True)
+    assert [type(m) for m in head] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    assert [m.num_features for m in head if isinstance(m, nn.BatchNorm1d)] == [128, 128]
     assert head(torch.randn(8, 128)).shape == (8, 32)
 
 

@@ -5,11 +5,14 @@ import math
 import pytest
 import torch
 
+from mmphase_bench.errors import InputError
 from mmphase_bench.models.losses import InfoNCELoss, VICRegLoss
 
 
-def vicreg_by_hand(z_a, z_b, eps=1e-4):
-    """Bardes et al. (2022), written out element by element in float64."""
+def vicreg_by_hand(z_a, z_b, eps=1e-4, variance_reduction="sum"):
+    """Bardes et al. (2022), written out element by element in float64. ``variance_reduction`` "sum"
+    adds the two branches' variance hinges (the paper's reference code), "mean" averages them (the
+    official VICReg implementation's ``/ 2``)."""
     z_a, z_b = z_a.double(), z_b.double()
     n, d = z_a.shape
     invariance = ((z_a - z_b) ** 2).sum() / (n * d)
@@ -31,7 +34,10 @@ def vicreg_by_hand(z_a, z_b, eps=1e-4):
                     total += float((centred[:, i] * centred[:, j]).sum() / (n - 1)) ** 2
         return total / d
 
-    return 25.0 * float(invariance) + 25.0 * (variance(z_a) + variance(z_b)) / 2 + 1.0 * (covariance(z_a) + covariance(z_b))
+    branches = variance(z_a) + variance(z_b)
+    if variance_reduction == "mean":
+        branches /= 2
+    return 25.0 * float(invariance) + 25.0 * branches + 1.0 * (covariance(z_a) + covariance(z_b))
 
 
 def infonce_by_hand(z_a, z_b, log_scale):
@@ -56,21 +62,48 @@ def whitened(n, d, generator):
 # ------------------------------------------------------------------ VICReg
 
 
+@pytest.mark.parametrize("variance_reduction", ["sum", "mean"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("scale", [0.3, 1.0, 3.0])
-def test_vicreg_matches_the_formula(seed, scale):
+def test_vicreg_matches_the_formula(seed, scale, variance_reduction):
     generator = torch.Generator().manual_seed(seed)
     z_a = scale * torch.randn(32, 8, generator=generator, dtype=torch.float64)
     z_b = z_a + 0.5 * torch.randn(32, 8, generator=generator, dtype=torch.float64)
-    value = VICRegLoss()(z_a, z_b)
+    value = VICRegLoss(variance_reduction=variance_reduction)(z_a, z_b)
     assert value.ndim == 0
-    assert float(value) == pytest.approx(vicreg_by_hand(z_a, z_b), rel=1e-6, abs=1e-6)
+    assert float(value) == pytest.approx(vicreg_by_hand(z_a, z_b, variance_reduction=variance_reduction), rel=1e-6, abs=1e-6)
+
+
+def test_vicreg_sums_the_branch_variances_by_default():
+    """The default is the paper's reference code: the two variance hinges are summed, so "sum" and
+    "mean" differ by exactly half the (weighted) variance term, and the default is "sum"."""
+    generator = torch.Generator().manual_seed(8)
+    z_a = 0.3 * torch.randn(32, 8, generator=generator, dtype=torch.float64)  # std 0.3 < 1: the hinges are active
+    z_b = 0.2 * torch.randn(32, 8, generator=generator, dtype=torch.float64)
+    assert VICRegLoss().variance_reduction == "sum"
+    default, summed, averaged = (float(VICRegLoss(**kw)(z_a, z_b)) for kw in ({}, {"variance_reduction": "sum"},
+                                                                                {"variance_reduction": "mean"}))
+    assert default == summed
+    loss = VICRegLoss()
+    hinges = float(loss._variance(z_a) + loss._variance(z_b))
+    assert hinges > 1.0
+    assert summed - averaged == pytest.approx(25.0 * hinges / 2, rel=1e-9)
+    assert summed == pytest.approx(vicreg_by_hand(z_a, z_b, variance_reduction="sum"), rel=1e-9)
+    assert averaged == pytest.approx(vicreg_by_hand(z_a, z_b, variance_reduction="mean"), rel=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["avg", "Sum", "", None, 2])
+def test_vicreg_refuses_an_unknown_variance_reduction(bad):
+    with pytest.raises(InputError, match="variance_reduction must be 'sum' or 'mean'"):
+        VICRegLoss(variance_reduction=bad)
 
 
 def test_vicreg_matches_the_formula_in_float32():
     generator = torch.Generator().manual_seed(5)
     z_a, z_b = torch.randn(64, 32, generator=generator), torch.randn(64, 32, generator=generator) * 0.5
     assert float(VICRegLoss()(z_a, z_b)) == pytest.approx(vicreg_by_hand(z_a, z_b), rel=1e-5)
+    assert float(VICRegLoss(variance_reduction="mean")(z_a, z_b)) == pytest.approx(
+        vicreg_by_hand(z_a, z_b, variance_reduction="mean"), rel=1e-5)
 
 
 def test_vicreg_is_zero_for_identical_whitened_inputs():
@@ -78,13 +111,15 @@ def test_vicreg_is_zero_for_identical_whitened_inputs():
     assert float(VICRegLoss()(z, z.clone())) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_vicreg_collapsed_inputs_pay_the_variance_term_once():
+def test_vicreg_collapsed_inputs_pay_the_variance_term_per_branch():
     # Constant identical embeddings: no invariance or covariance cost; each branch's variance hinge is
-    # 1 - sqrt(eps) = 0.99, and the two branches are averaged (not summed): 25 * 0.99.
+    # 1 - sqrt(eps) = 0.99. Summed (the default, the reference code): 25 * 2 * 0.99; averaged
+    # ("mean", the official VICReg implementation): 25 * 0.99, the term counts once.
     z = torch.full((32, 8), 0.7, dtype=torch.float64)
     loss = VICRegLoss()
     assert float(loss._variance(z)) == pytest.approx(1 - math.sqrt(1e-4))
-    assert loss(z, z.clone()).item() == pytest.approx(25.0 * (1 - math.sqrt(1e-4)), rel=1e-9)
+    assert loss(z, z.clone()).item() == pytest.approx(25.0 * 2 * (1 - math.sqrt(1e-4)), rel=1e-9)
+    assert VICRegLoss(variance_reduction="mean")(z, z.clone()).item() == pytest.approx(25.0 * (1 - math.sqrt(1e-4)), rel=1e-9)
 
 
 def test_vicreg_terms_and_weights():

@@ -15,14 +15,15 @@ from mmphase_bench.models import reference
 from mmphase_bench.theory.presets import PRESET_NAMES, spiked_preset
 
 FAMILIES = {
-    "vicreg": "CA", "infonce": "CA", "reconstruct": "CP", "reconstruct-reverse": "CP", "joint": "other",
+    "vicreg": "CA", "vicreg-bn": "CA", "infonce": "CA", "reconstruct": "CP", "reconstruct-reverse": "CP", "joint": "other",
     "linear-cca": "CA", "linear-rrr": "CP", "unimodal": "other", "supervised": "other",
 }
 CLOSED_FORM = {"linear-cca", "linear-rrr", "unimodal"}
 SUITES = {name: get_suite(name) for name in ("spiked", "stereo-dsprites", "stereo-shapes3d")}
 
 
-def test_registry_has_the_nine_documented_models():
+def test_registry_has_the_ten_documented_models():
+    assert len(REGISTRY) == len(FAMILIES) == 10
     assert set(REGISTRY) == set(FAMILIES)
     for name, cls in REGISTRY.items():
         assert cls.name == name
@@ -75,6 +76,72 @@ def test_every_model_builds_and_its_loss_works(name, suite_name):
     with torch.no_grad():
         view, function = (y, model.embed_y) if model.probe_view == "y" else (x, model.embed)
         assert function(view).shape == (len(x), width)
+
+
+def _batch_norms(module):
+    return sum(isinstance(m, torch.nn.BatchNorm1d) for m in module.modules())
+
+
+@pytest.mark.parametrize("suite_name", ["spiked", "stereo-dsprites"])
+def test_vicreg_is_the_reference_codes_variant(suite_name):
+    """vicreg: no BatchNorm anywhere in its projectors, the two variance hinges summed."""
+    suite = SUITES[suite_name]
+    model = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
+    assert _batch_norms(model.projector_x) == _batch_norms(model.projector_y) == 0
+    assert _batch_norms(model) == 0
+    assert model.criterion.variance_reduction == "sum"
+
+
+def test_vicreg_projector_is_linear_relu_linear():
+    """The paper's reference code: Linear(128, 128) - ReLU - Linear(128, 32) per view, no BatchNorm."""
+    suite = SUITES["stereo-dsprites"]
+    model = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
+    for head in (model.projector_x, model.projector_y):
+        assert [type(m) for m in head] == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear]
+        assert [(m.in_features, m.out_features) for m in head if isinstance(m, torch.nn.Linear)] == [(128, 128), (128, 32)]
+
+
+@pytest.mark.parametrize("suite_name", ["spiked", "stereo-dsprites"])
+def test_vicreg_bn_keeps_the_original_vicreg_conventions(suite_name):
+    """vicreg-bn: BatchNorm before each ReLU of both projectors, the variance term averaged; otherwise
+    the same architecture as vicreg (and infonce keeps its BatchNorm projectors too)."""
+    suite = SUITES[suite_name]
+    bn = REGISTRY["vicreg-bn"](suite.x_spec, suite.y_spec, suite.task)
+    assert isinstance(bn, reference.VICRegBN) and bn.family == "CA" and bn.name == "vicreg-bn"
+    assert _batch_norms(bn.projector_x) == _batch_norms(bn.projector_y) == 2
+    assert bn.criterion.variance_reduction == "mean"
+    plain = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
+    assert [type(m) for m in bn.projector_x if not isinstance(m, torch.nn.BatchNorm1d)] == [type(m) for m in plain.projector_x]
+    assert _batch_norms(bn.encoder_x) == _batch_norms(plain.encoder_x) == 0
+    infonce = reference.InfoNCE(suite.x_spec, suite.y_spec, suite.task)
+    assert _batch_norms(infonce.projector_x) == _batch_norms(infonce.projector_y) == 2
+
+
+def test_vicreg_and_vicreg_bn_losses_differ_only_in_their_conventions():
+    """With the BatchNorm layers removed from vicreg-bn's projectors and the same weights, the two
+    losses differ by exactly half the weighted variance term (summed against averaged)."""
+    suite = SUITES["spiked"]
+    torch.manual_seed(0)
+    plain = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
+    bn = reference.VICRegBN(suite.x_spec, suite.y_spec, suite.task)
+    for name in ("encoder_x", "encoder_y"):
+        getattr(bn, name).load_state_dict(getattr(plain, name).state_dict())
+    for name in ("projector_x", "projector_y"):
+        stripped = torch.nn.Sequential(*[m for m in getattr(bn, name) if not isinstance(m, torch.nn.BatchNorm1d)])
+        stripped.load_state_dict(getattr(plain, name).state_dict())
+        setattr(bn, name, stripped)
+    x, y = torch.randn(32, 20), torch.randn(32, 20)
+    with torch.no_grad():
+        z_x, z_y = plain.projector_x(plain.encoder_x(x)), plain.projector_y(plain.encoder_y(y))
+        hinges = float(plain.criterion._variance(z_x) + plain.criterion._variance(z_y))
+        assert float(plain.loss(x, y) - bn.loss(x, y)) == pytest.approx(25.0 * hinges / 2, rel=1e-4)
+
+
+def test_joint_uses_the_vicreg_term_of_vicreg():
+    suite = SUITES["stereo-dsprites"]
+    model = reference.Joint(suite.x_spec, suite.y_spec, suite.task)
+    assert model.criterion.variance_reduction == "sum"
+    assert _batch_norms(model) == 0
 
 
 def test_spiked_models_use_the_latent_width():

@@ -8,7 +8,8 @@ from sklearn.model_selection import PredefinedSplit, cross_val_score
 
 from mmphase_bench.errors import InputError
 from mmphase_bench.theory.component_scoring import (
-    classify_components, cross_validated_r2, holdout_ridge_r2, two_segment_errors,
+    classify_components, classify_components_permutation, cross_validated_r2, cross_validated_r2_columns,
+    holdout_ridge_r2, holdout_ridge_r2_wide, permutation_p_values, two_segment_errors,
 )
 
 
@@ -178,3 +179,102 @@ def test_two_segment_errors_zero_for_a_clean_elbow():
     errors = two_segment_errors(values)
     assert errors[2] == pytest.approx(0.0, abs=1e-12)
     assert np.all(np.delete(errors, 2) > 1e-3)
+
+
+# ------------------------------------------------------------------ wide targets (permuted labels)
+@pytest.mark.parametrize(("p", "n_targets", "alpha", "seed"), [(1, 40, 1.0, 0), (2, 30, 0.1, 1), (2, 3, 0.0, 2)])
+def test_wide_paths_match_the_reference(p, n_targets, alpha, seed):
+    features, targets, folds = scoring_problem(n=150, m=7, p=p, n_targets=n_targets, seed=seed)
+    targets = targets * 50.0 + 1e3  # far from centred and unit scale: the moment updates must stay exact
+    reference = cross_validated_r2_columns(features, targets, folds, 5, alpha)
+    np.testing.assert_allclose(cross_validated_r2_columns(features, targets, folds, 5, alpha, wide=True), reference,
+                               atol=1e-9, rtol=0)
+    test = folds == 0
+    np.testing.assert_allclose(
+        holdout_ridge_r2_wide(features[~test], targets[~test], features[test], targets[test], alpha),
+        holdout_ridge_r2(features[~test], targets[~test], features[test], targets[test], alpha), atol=1e-9, rtol=0,
+    )
+    assert reference.max() > 0.1  # informative: some feature sets predict
+
+
+def test_wide_path_constant_target_in_a_fold():
+    rng = np.random.default_rng(4)
+    features = rng.standard_normal((100, 3, 2))
+    targets = np.eye(3)[rng.integers(0, 3, 100)]
+    targets[:, 2] = 0.0
+    targets[:20, 2] = 1.0  # column 2 is constant inside fold 0 and in folds 1-4
+    folds = np.repeat(np.arange(5), 20)
+    np.testing.assert_allclose(cross_validated_r2_columns(features, targets, folds, 5, 1.0, wide=True),
+                               cross_validated_r2_columns(features, targets, folds, 5, 1.0), atol=1e-12)
+
+
+# ------------------------------------------------------------------ permutation rule
+def _brute_force_step_down(r2, null):
+    """Westfall-Young step-down maxT written out literally."""
+    order = sorted(range(r2.size), key=lambda j: -r2[j])
+    p, running = np.empty(r2.size), 0.0
+    for rank, j in enumerate(order):
+        rest = order[rank:]
+        count = sum(max(null[i, b] for i in rest) >= r2[j] for b in range(null.shape[1]))
+        running = max(running, (1 + count) / (1 + null.shape[1]))
+        p[j] = 1.0 if r2[j] <= 0 else running
+    return p
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_step_down_p_values_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    null = np.clip(rng.normal(0.0, 0.02, size=(8, 19)), 0.0, None)
+    r2 = np.clip(np.concatenate([[0.5, 0.04, 0.03], rng.normal(0.0, 0.02, size=5)]), 0.0, None)
+    np.testing.assert_allclose(permutation_p_values(r2, null), _brute_force_step_down(r2, null))
+
+
+def test_step_down_is_more_powerful_than_single_step():
+    # One component per permutation reaches 0.1 by chance; the weak real component (0.05) only has to
+    # beat the null of the components below it once the strong one (index 0) is declared.
+    null = np.full((3, 19), 0.01)
+    null[0, :] = 0.1  # the strong component's own null is high (say, a heavy-tailed score)
+    r2 = np.array([0.8, 0.05, 0.0])
+    p = permutation_p_values(r2, null)
+    assert p[0] == pytest.approx(1 / 20) and p[1] == pytest.approx(1 / 20) and p[2] == 1.0
+    single_step = (1 + (null.max(axis=0)[None, :] >= r2[:, None]).sum(axis=1)) / 20
+    assert single_step[1] == 1.0  # the max over all components would have hidden it
+
+
+def test_permutation_rule_drops_a_weak_significant_component():
+    null = np.full((6, 49), 0.004)
+    # strong, strong, weak but significant (7.5 % of the R^2) on the same line, then chance level.
+    r2 = np.array([0.55, 0.31, 0.07, 0.002, 0.0, 0.001])
+    mask, p = classify_components_permutation(r2, null, significance=0.05, fraction=0.9)
+    np.testing.assert_array_equal(mask, [True, True, False, False, False, False])
+    assert p[2] == pytest.approx(1 / 50) and p[3] == 1.0  # significant, then excluded by the share rule
+    everything, _ = classify_components_permutation(r2, null, significance=0.05, fraction=1.0)
+    np.testing.assert_array_equal(everything, [True, True, True, False, False, False])
+    # A share rule at 0.95 needs the weak one too (0.86 < 0.95 * 0.93).
+    np.testing.assert_array_equal(classify_components_permutation(r2, null, fraction=0.95)[0], everything)
+    # The elbow keeps it: 0.55, 0.31, 0.07 lie on the first line, and 0.07 beats the chance level.
+    np.testing.assert_array_equal(classify_components(r2, threshold=0.004), everything)
+
+
+def test_permutation_rule_order_independent_and_no_signal():
+    rng = np.random.default_rng(5)
+    null = np.clip(rng.normal(0.0, 0.01, size=(12, 49)), 0.0, None)
+    r2 = np.concatenate([[0.3, 0.5, 0.2], np.clip(rng.normal(0.0, 0.01, 9), 0.0, None)])
+    mask, p = classify_components_permutation(r2, null)
+    np.testing.assert_array_equal(np.flatnonzero(mask), [0, 1, 2])
+    shuffle = rng.permutation(r2.size)
+    mask_shuffled, p_shuffled = classify_components_permutation(r2[shuffle], null[shuffle])
+    np.testing.assert_array_equal(mask_shuffled, mask[shuffle])
+    np.testing.assert_allclose(p_shuffled, p[shuffle])
+    # Real R^2 no higher than chance: nothing is significant, no signal.
+    none, p_none = classify_components_permutation(null[:, 0], null[:, 1:])
+    assert not none.any() and p_none.min() > 0.05
+
+
+def test_permutation_rule_validation():
+    with pytest.raises(InputError, match="significance must be in"):
+        classify_components_permutation(np.ones(3), np.zeros((3, 9)), significance=1.0)
+    with pytest.raises(InputError, match="fraction must be in"):
+        classify_components_permutation(np.ones(3), np.zeros((3, 9)), fraction=0.0)
+    with pytest.raises(InputError, match=r"null must have shape \(3, B\)"):
+        permutation_p_values(np.ones(3), np.zeros((2, 9)))
