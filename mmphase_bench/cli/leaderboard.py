@@ -1,4 +1,4 @@
-"""``mmphase publish`` and ``mmphase leaderboard check | build | reproduce | verify``."""
+"""``mmphase publish`` and ``mmphase leaderboard check | build | place | reproduce | verify``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,25 @@ def register(commands) -> None:
                             "file:path.py:Class; repeatable); by default only built-in models and files under "
                             "LEADERBOARD/submissions/ with the recorded hash run")
     again.set_defaults(handler=run_reproduce)
+
+    place = sub.add_parser(
+        "place", help="place a table's cells on the phase diagram (raw pixels and unimodal encoders) for the page",
+        description="Estimates each cell's phase placement from its raw views and from frozen encoders trained on "
+                    "one view each (resumable through --cache-dir), and writes LEADERBOARD/placements/SUITE__SCALE.json, "
+                    "which build then shows per cell next to the winning family.",
+    )
+    place.add_argument("--leaderboard", type=Path, default=Path("leaderboard"), help="leaderboard folder (default leaderboard/)")
+    place.add_argument("--suite", required=True, choices=SUITE_NAMES, help="the suite")
+    place.add_argument("--scale", default="small", help="the scale (default small)")
+    place.add_argument("--cells", type=name_list, help="comma-separated cells (default: all)")
+    place.add_argument("--features", type=choice_list(("raw", "unimodal")), default=("raw", "unimodal"),
+                       help="comma-separated feature kinds (default raw,unimodal)")
+    place.add_argument("--signal-rule", choices=("elbow", "permutation"), default="permutation",
+                       help="the signal rule of the headline placement (default permutation; both rules are recorded)")
+    place.add_argument("--seed", type=integer(0), default=0, help="seed of the labelled subsample and encoders (default 0)")
+    place.add_argument("--cache-dir", type=Path, default=Path("runs-placement"),
+                       help="where each placement is cached, so an interrupted run resumes (default runs-placement/)")
+    place.set_defaults(handler=run_place)
 
     check = sub.add_parser(
         "verify", help="re-run a seeded sample of published results, or those changed since a git ref, and compare",
@@ -126,6 +145,26 @@ def run_build(args: argparse.Namespace) -> int:
         raise MissingFileError(f"--leaderboard: {args.leaderboard} is not a leaderboard folder ({reason})")
     for name in build(args.leaderboard):
         print(f"wrote {args.leaderboard / name}")
+    return 0
+
+
+def run_place(args: argparse.Namespace) -> int:
+    from mmphase_bench.errors import MissingFileError
+    from mmphase_bench.harness.placement import place_suite
+    from mmphase_bench.harness.scales import get_scale
+    from mmphase_bench.leaderboard.placements import write_placements
+    from mmphase_bench.leaderboard.store import not_a_leaderboard
+
+    if not args.leaderboard.is_dir() or not_a_leaderboard(args.leaderboard):
+        raise MissingFileError(f"--leaderboard: {args.leaderboard} is not a leaderboard folder")
+    scale = get_scale(args.scale).name
+    cells = place_suite(args.suite, scale, args.cells, args.features, signal_rule=args.signal_rule, seed=args.seed,
+                        cache_dir=args.cache_dir, progress=sys.stderr.isatty())
+    path = write_placements(args.leaderboard, args.suite, scale, cells, signal_rule=args.signal_rule, seed=args.seed)
+    for cell, kinds in cells.items():
+        text = "; ".join(f"{kind}: {p.get('regime')} (Δ_CA {p.get('delta_ca')}, Δ_CP {p.get('delta_cp')})" for kind, p in kinds.items())
+        print(f"{cell}: {text}")
+    print(f"wrote {path}; run `mmphase leaderboard build` to show it")
     return 0
 
 

@@ -173,6 +173,10 @@ def run_benchmark(config: RunConfig) -> list[dict]:
     cells = suite.cells if not config.cells else tuple(suite.cell(name) for name in config.cells)
     if not config.seeds:
         raise InputError("seeds must name at least one seed")
+    limit = config.wall_clock_limit_s
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit >= 0
+                              or limit == float("inf")):
+        raise InputError(f"wall_clock_limit_s must be a finite number of seconds >= 0 or None, got {limit!r}")
     loaded = [load_submission(spec) for spec in config.models]
     _check_names(loaded, config.out, suite.name)
     for submission in loaded:
@@ -304,13 +308,16 @@ def summary_table(results: Sequence[dict]) -> str:
         metric = f"spectral AUC (mean {metric} over log rank)"
     values: dict[tuple[str, str], list[float]] = {}
     failures: dict[tuple[str, str], int] = {}
+    incomplete: dict[tuple[str, str], int] = {}
     regimes = {}
     for result in results:
         key = (result["cell"]["name"], result["submission"]["name"])
         placement = result["cell"].get("placement") or {}
         regimes[result["cell"]["name"]] = placement.get("regime", "?")
         value = headline_metric(result)
-        if result["status"] != "ok" or value is None:
+        if result["status"] == "incomplete":
+            incomplete[key] = incomplete.get(key, 0) + 1
+        elif result["status"] != "ok" or value is None:
             failures[key] = failures.get(key, 0) + 1
         else:
             values.setdefault(key, []).append(value)
@@ -319,17 +326,23 @@ def summary_table(results: Sequence[dict]) -> str:
         for model in models:
             seeds = values.get((cell, model), [])
             failed = failures.get((cell, model), 0)
+            unfinished = incomplete.get((cell, model), 0)
+            marks = (f" {failed}F" if failed else "") + (f" {unfinished}I" if unfinished else "")
             if seeds:
                 text = f"{np.mean(seeds):.3f} +- {np.std(seeds, ddof=1) if len(seeds) > 1 else 0.0:.3f}"
-                text += f" ({len(seeds)})" + (f" {failed}F" if failed else "")
+                text += f" ({len(seeds)})" + marks
+            elif failed or unfinished:
+                text = (f"failed ({failed})" if failed else "") + (" " if failed and unfinished else "") + \
+                       (f"incomplete ({unfinished})" if unfinished else "")
             else:
-                text = f"failed ({failed})" if failed else "-"
+                text = "-"
             texts[cell, model] = text
     # Two spaces at least between columns, whatever the names and numbers.
     width = 2 + max(len(text) for text in [*texts.values(), *models])
     cell_width = 2 + max(len("cell"), *(len(c) for c in cells))
     header = f"{'cell':<{cell_width}}{'regime':<10}" + "".join(f"{m:>{width}}" for m in models)
-    lines = [f"{metric} of the frozen linear probe, mean +- sd over seeds (number of seeds)", header, "-" * len(header)]
+    lines = [f"{metric} of the frozen linear probe, mean +- sd over seeds (number of seeds; F failed, I incomplete)",
+             header, "-" * len(header)]
     for cell in cells:
         lines.append(f"{cell:<{cell_width}}{regimes.get(cell, '?'):<10}" + "".join(f"{texts[cell, m]:>{width}}" for m in models))
     return "\n".join(lines)

@@ -25,6 +25,8 @@ class CellColumn:
     regime: str
     config: dict
     placement: dict
+    #: the leaderboard's own placements of the cell by feature kind (``placements/``), when it has them
+    placements: dict | None = None
 
 
 @dataclass(frozen=True)

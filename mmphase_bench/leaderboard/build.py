@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mmphase_bench.errors import InputError
 from mmphase_bench.io.atomic import write_text_atomic
+from mmphase_bench.leaderboard.placements import load_placements
 from mmphase_bench.leaderboard.render import render_all
 from mmphase_bench.leaderboard.store import check_results, load_folder, not_a_leaderboard, require_leaderboard
 
@@ -18,7 +19,9 @@ def check(root: str | Path) -> list[str]:
         return check_results(root)[1]  # the one problem: nothing to compare the rendered files with
     root = Path(root)
     stored, problems = check_results(root)
-    expected = render_all([item.record for item in stored])
+    placements, placement_problems = load_placements(root)
+    problems += placement_problems
+    expected = render_all([item.record for item in stored], placements)
     for name, content in expected.items():
         path = root / name
         if not path.is_file():
@@ -33,9 +36,11 @@ def build(root: str | Path = "leaderboard") -> list[str]:
     (:class:`InputError`) a folder that is not a leaderboard folder or whose results have problems."""
     root = require_leaderboard(root)
     stored, problems = load_folder(root)
+    placements, placement_problems = load_placements(root)
+    problems += placement_problems
     if problems:
         raise InputError("cannot build: " + "; ".join(problems))
-    rendered = render_all([item.record for item in stored])
+    rendered = render_all([item.record for item in stored], placements)
     for name, content in rendered.items():
         write_text_atomic(root / name, content)
     return list(rendered)

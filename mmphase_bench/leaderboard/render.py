@@ -85,11 +85,10 @@ def render_markdown(tables: list[Table]) -> str:
                       "Per cell: the estimated placement (separation ratios with 95% intervals) and which family's best "
                       "submission scores higher on the headline (`tie` when their mean ± sd overlap). CA only should be won "
                       "by CA and CP only by CP; Both and Neither predict no winner.", ""]
-            lines.append("| cell | placement | Δ_CA | Δ_CP | best CA | best CP | winner | agrees |")
-            lines.append("|---|---|---|---|---|---|---|---|")
+            lines.append("| cell | placement | features | Δ_CA | Δ_CP | other placements | best CA | best CP | winner | agrees |")
+            lines.append("|---|---|---|---|---|---|---|---|---|---|")
             for item in agreement:
-                lines.append("| " + " | ".join(_md(item[key]) for key in ("cell", "regime", "delta_ca", "delta_cp", "best_ca",
-                                                                           "best_cp", "winner", "agrees")) + " |")
+                lines.append("| " + " | ".join(_md(item[key]) for key in AGREEMENT_KEYS) + " |")
             lines.append("")
     lines += ["## Reproduce and submit", "",
               "`mmphase leaderboard reproduce --leaderboard leaderboard --out runs-reproduce` re-runs every result "
@@ -184,11 +183,14 @@ def _accuracy_plot(table: Table) -> Markup | None:
 
 def _ratio_text(placement: dict, name: str) -> str:
     value = placement.get(name)
+    if value == "inf":
+        return "inf"
     if not isinstance(value, (int, float)):
         return "no signal"
     interval = (placement.get("ci") or {}).get(name)
-    if interval and all(isinstance(v, (int, float)) for v in interval):
-        return f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
+    if interval and all(isinstance(v, (int, float)) or v == "inf" for v in interval):
+        low, high = (v if v == "inf" else f"{v:.2f}" for v in interval)
+        return f"{value:.2f} [{low}, {high}]"
     return f"{value:.2f}"
 
 
@@ -214,11 +216,18 @@ def placement_agreement(table: Table) -> list[dict]:
         expected = {"ca_only": "CA", "cp_only": "CP"}.get(column.regime)
         agrees = "-" if expected is None or winner == "-" else ("yes" if winner == expected else "no")
         text = lambda item: "-" if item is None else f"{item[2]} {item[0]:.3f} ± {item[1]:.3f}"
+        kinds = column.placements or {column.placement.get("features", "results"): column.placement}
+        others = "; ".join(f"{kind}: {REGIME_LABELS.get(p.get('regime'), p.get('regime'))}, Δ_CA {_ratio_text(p, 'delta_ca')}, "
+                           f"Δ_CP {_ratio_text(p, 'delta_cp')}" for kind, p in sorted(kinds.items())
+                           if p is not column.placement and kind != column.placement.get("features"))
         out.append({"cell": column.name, "regime": REGIME_LABELS.get(column.regime, column.regime),
+                    "features": column.placement.get("features", "raw (the runs' own)"),
                     "delta_ca": _ratio_text(column.placement, "delta_ca"), "delta_cp": _ratio_text(column.placement, "delta_cp"),
-                    "best_ca": text(ca), "best_cp": text(cp), "winner": winner, "agrees": agrees})
+                    "other": others or "-", "best_ca": text(ca), "best_cp": text(cp), "winner": winner, "agrees": agrees})
     return out
 
+
+AGREEMENT_KEYS = ("cell", "regime", "features", "delta_ca", "delta_cp", "other", "best_ca", "best_cp", "winner", "agrees")
 
 #: The nuisance alignments of the spectral-curve figure (the paper's aligned and misaligned cases).
 SPECTRAL_ALIGNMENTS = (1.0, 0.5)
@@ -361,10 +370,36 @@ def render_unverified(records: Iterable[ResultRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_all(results: Iterable[ResultRecord | Mapping]) -> dict[str, str]:
-    """The rendered files' names and contents, from results (records, or result dicts)."""
+def with_placements(tables: list[Table], placements: Mapping | None) -> list[Table]:
+    """``tables`` with each cell's placement taken from the leaderboard's placements
+    (``{(suite, scale): {cell: {features: placement}}}``) where it has one: the primary kind gives the
+    column's regime and placement, and every kind is kept in ``CellColumn.placements``."""
+    from dataclasses import replace
+
+    from mmphase_bench.leaderboard.placements import primary
+
+    if not placements:
+        return tables
+    out = []
+    for table in tables:
+        cells = placements.get((table.suite, table.scale)) or {}
+        columns = []
+        for column in table.columns:
+            kinds = cells.get(column.name)
+            chosen = primary(kinds) if kinds else None
+            if chosen:
+                kind, placement = chosen
+                column = replace(column, regime=placement["regime"], placement={**placement, "features": kind}, placements=kinds)
+            columns.append(column)
+        out.append(replace(table, columns=columns))
+    return out
+
+
+def render_all(results: Iterable[ResultRecord | Mapping], placements: Mapping | None = None) -> dict[str, str]:
+    """The rendered files' names and contents, from results (records, or result dicts) and the
+    leaderboard's placements (:func:`mmphase_bench.leaderboard.placements.load_placements`), if any."""
     records = [as_record(result) for result in results]
-    tables = build_tables(records)
+    tables = with_placements(build_tables(records), placements)
     readme = render_markdown(tables)
     unverified = render_unverified(records)
     if unverified:

@@ -100,8 +100,9 @@ def build_decoder(spec: ViewSpec, in_dim: int = EMBEDDING_DIM) -> nn.Module:
 
 
 def projector(in_dim: int = EMBEDDING_DIM, sizes: tuple[int, ...] = (128, 128, 32), batch_norm: bool = False) -> nn.Module:
-    """The projection head 128-128-32: Linear, then ReLU between layers (the paper's reference code);
-    with ``batch_norm`` a BatchNorm1d before each ReLU (the head of the original VICReg paper)."""
+    """A projection head: Linear layers with output ``sizes``, ReLU between them; with ``batch_norm``
+    a BatchNorm1d before each ReLU (as in the original VICReg paper). The paper's reference code
+    uses ``sizes=(128, 32)``: Linear(128, 128)-ReLU-Linear(128, 32)."""
     layers, previous = [], in_dim
     for i, size in enumerate(sizes):
         layers.append(nn.Linear(previous, size))

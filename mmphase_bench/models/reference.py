@@ -24,13 +24,16 @@ class _TwoTowers(Submission):
 
     family = "CA"
     projector_batch_norm = False  #: BatchNorm1d inside the projection heads
+    #: output sizes of the projector's linear layers: (128, 32) is the paper's code's
+    #: Linear(128, 128)-ReLU-Linear(128, 32)
+    projector_sizes: tuple[int, ...] = (128, 32)
 
     def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
         super().__init__(x_spec, y_spec, task)
         width = _width(task)
         self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
-        self.projector_x = projector(width, batch_norm=self.projector_batch_norm)
-        self.projector_y = projector(width, batch_norm=self.projector_batch_norm)
+        self.projector_x = projector(width, self.projector_sizes, batch_norm=self.projector_batch_norm)
+        self.projector_y = projector(width, self.projector_sizes, batch_norm=self.projector_batch_norm)
         self.criterion = self.make_criterion()
 
     def make_criterion(self) -> nn.Module:  # pragma: no cover - overridden
@@ -72,6 +75,7 @@ class VICRegBN(_TwoTowers):
 
     name = "vicreg-bn"
     projector_batch_norm = True
+    projector_sizes = (128, 128, 32)  # Linear-BN-ReLU, Linear-BN-ReLU, Linear: the earlier vicreg's head
 
     def make_criterion(self) -> nn.Module:
         return VICRegLoss(variance_reduction="mean")
@@ -84,6 +88,7 @@ class InfoNCE(_TwoTowers):
 
     name = "infonce"
     projector_batch_norm = True
+    projector_sizes = (128, 128, 32)
 
     def make_criterion(self) -> nn.Module:
         return InfoNCELoss()
@@ -154,7 +159,7 @@ class Joint(Submission):
         width = _width(task)
         self.encoder_x, self.encoder_y = build_encoder(x_spec, width), build_encoder(y_spec, width)
         self.decoder = build_decoder(y_spec, width)
-        self.projector_x, self.projector_y = projector(width), projector(width)
+        self.projector_x, self.projector_y = projector(width, (128, 32)), projector(width, (128, 32))  # as vicreg's
         self.criterion = VICRegLoss(variance_reduction="sum")
 
     def loss(self, x, y):

@@ -452,7 +452,8 @@ def test_summary_table_lists_models_cells_and_mean_sd(tmp_path, fragile_file):
     results = run_benchmark(config(tmp_path, models, cells=["both", "ca_only"], seeds=(0, 1)))
     table = summary_table(results)
     lines = table.splitlines()
-    assert lines[0] == "spectral AUC (mean R^2 over log rank) of the frozen linear probe, mean +- sd over seeds (number of seeds)"
+    assert lines[0] == ("spectral AUC (mean R^2 over log rank) of the frozen linear probe, mean +- sd over seeds "
+                        "(number of seeds; F failed, I incomplete)")
     for name in ("unimodal", "linear-cca", "fragile"):
         assert name in lines[1]
     both = next(line for line in lines if line.startswith("both"))
@@ -664,3 +665,16 @@ def test_stereo_cells_record_their_data_protocol():
     old = {**cell.config, "data_protocol": "stereo-dsprites/1"}
     assert protocol_hash("stereo-dsprites", old, SMOKE.to_dict(), "ab" * 32) != protocol_hash(
         "stereo-dsprites", cell.config, SMOKE.to_dict(), "ab" * 32)
+
+
+@pytest.mark.parametrize("limit", [-1.0, float("nan"), float("inf"), "60", True])
+def test_a_bad_wall_clock_limit_is_one_clear_error(tmp_path, limit):
+    with pytest.raises(InputError, match="wall_clock_limit_s must be a finite number of seconds >= 0 or None"):
+        run_benchmark(config(tmp_path, ["unimodal"], cells=["both"], wall_clock_limit_s=limit))
+
+
+def test_the_summary_table_marks_incomplete_results(tmp_path):
+    (result,) = run_benchmark(config(tmp_path, ["vicreg"], cells=["both"], wall_clock_limit_s=0))
+    assert result["status"] == "incomplete"
+    table = summary_table([result])
+    assert "incomplete (1)" in table and "failed" not in table.splitlines()[-1]

@@ -103,23 +103,27 @@ def test_vicreg_projector_is_linear_relu_linear():
 
 @pytest.mark.parametrize("suite_name", ["spiked", "stereo-dsprites"])
 def test_vicreg_bn_keeps_the_original_vicreg_conventions(suite_name):
-    """vicreg-bn: BatchNorm before each ReLU of both projectors, the variance term averaged; otherwise
-    the same architecture as vicreg (and infonce keeps its BatchNorm projectors too)."""
+    """vicreg-bn: the earlier vicreg head (Linear-BN-ReLU, Linear-BN-ReLU, Linear: 128-128-32) and
+    the variance term averaged; vicreg's head is the paper code's Linear(128,128)-ReLU-Linear(128,32)
+    (and infonce keeps its BatchNorm projectors too)."""
     suite = SUITES[suite_name]
     bn = REGISTRY["vicreg-bn"](suite.x_spec, suite.y_spec, suite.task)
     assert isinstance(bn, reference.VICRegBN) and bn.family == "CA" and bn.name == "vicreg-bn"
     assert _batch_norms(bn.projector_x) == _batch_norms(bn.projector_y) == 2
     assert bn.criterion.variance_reduction == "mean"
     plain = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
-    assert [type(m) for m in bn.projector_x if not isinstance(m, torch.nn.BatchNorm1d)] == [type(m) for m in plain.projector_x]
+    linear = lambda head: [(m.in_features, m.out_features) for m in head if isinstance(m, torch.nn.Linear)]
+    width = suite.task.embedding_dim
+    assert linear(plain.projector_x) == linear(plain.projector_y) == [(width, 128), (128, 32)]
+    assert linear(bn.projector_x) == [(width, 128), (128, 128), (128, 32)]
     assert _batch_norms(bn.encoder_x) == _batch_norms(plain.encoder_x) == 0
     infonce = reference.InfoNCE(suite.x_spec, suite.y_spec, suite.task)
     assert _batch_norms(infonce.projector_x) == _batch_norms(infonce.projector_y) == 2
 
 
 def test_vicreg_and_vicreg_bn_losses_differ_only_in_their_conventions():
-    """With the BatchNorm layers removed from vicreg-bn's projectors and the same weights, the two
-    losses differ by exactly half the weighted variance term (summed against averaged)."""
+    """With vicreg's projectors and weights put into vicreg-bn, the two losses differ by exactly
+    half the weighted variance term (summed against averaged)."""
     suite = SUITES["spiked"]
     torch.manual_seed(0)
     plain = reference.VICReg(suite.x_spec, suite.y_spec, suite.task)
@@ -127,9 +131,7 @@ def test_vicreg_and_vicreg_bn_losses_differ_only_in_their_conventions():
     for name in ("encoder_x", "encoder_y"):
         getattr(bn, name).load_state_dict(getattr(plain, name).state_dict())
     for name in ("projector_x", "projector_y"):
-        stripped = torch.nn.Sequential(*[m for m in getattr(bn, name) if not isinstance(m, torch.nn.BatchNorm1d)])
-        stripped.load_state_dict(getattr(plain, name).state_dict())
-        setattr(bn, name, stripped)
+        setattr(bn, name, getattr(plain, name))
     x, y = torch.randn(32, 20), torch.randn(32, 20)
     with torch.no_grad():
         z_x, z_y = plain.projector_x(plain.encoder_x(x)), plain.projector_y(plain.encoder_y(y))
