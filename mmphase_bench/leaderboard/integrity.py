@@ -143,6 +143,19 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
             return f"evidence/n = {evidence.n}: R^2 needs at least 2 test examples"
     if spectral and not evidence.spectral:
         return f"evidence/spectral is missing: {HEADLINE_METRIC} cannot be recomputed"
+    if spectral:
+        from mmphase_bench.harness.probes import spectral_ranks
+
+        # The ranks are the protocol's, not the submitter's: those of the spectral probe's width.
+        if record.probes is None:
+            return f"probes are missing: a {record.provenance.protocol_version} result records the spectral probe"
+        width = record.probes.spectral.width
+        expected_ranks = list(spectral_ranks(width)) if width > 0 else [1]
+        ranks = [entry.get("r") for entry in evidence.spectral]
+        curve_ranks = [point.get("r") for point in record.probes.spectral.curve]
+        if ranks != expected_ranks or curve_ranks != expected_ranks:
+            return (f"evidence/spectral ranks {ranks} (curve {curve_ranks}) are not the spectral probe's ranks "
+                    f"{expected_ranks} for width {width}")
     if not spectral and evidence.spectral is not None:
         return f"evidence/spectral in a {record.provenance.protocol_version} result, which has no spectral headline"
     try:

@@ -213,7 +213,7 @@ def _edit(edit):
      r"evidence/spectral: the confusion matrix of rank 1 does not sum to the test size 128"),
     ("regression", lambda r: [entry.update(ss_res=[0.0 for _ in entry["ss_res"]]) for entry in r["evidence"]["spectral"]],
      r"metrics/spectral_auc = .* mismatches the 1\.0 its evidence gives"),
-    ("regression", lambda r: r["evidence"]["spectral"].reverse(), r"evidence: ranks must be increasing positive integers"),
+    ("regression", lambda r: r["evidence"]["spectral"].reverse(), r"evidence/spectral ranks \[3, 2, 1\] .* are not the spectral probe.s ranks \[1, 2, 3\]"),
     ("classification", lambda r: r["probes"]["spectral"].update(auc=r["probes"]["spectral"]["auc"] - 0.01),
      r"probes/spectral/auc = .* differs from metrics/spectral_auc"),
     # protocol versions: harness/1 has no spectral headline; any other version must have it (the
@@ -374,3 +374,17 @@ def test_write_legacy_manifest_lists_only_evidence_less_results(board, legacy_bo
         shutil.copyfile(path, target)
     write_legacy_manifest(legacy_board)
     assert list(read_legacy_manifest(legacy_board)) == [LEGACY]
+
+
+def test_spectral_evidence_at_other_ranks_than_the_protocols_is_refused(board, fresh):
+    """A forger cannot replace the per-rank evidence by one full-width entry (the converged probe's
+    confusion matrix) with a matching AUC: the ranks must be those of the probe's width."""
+    result = classification(fresh)
+    full = result["evidence"]["spectral"][-1]
+    result["evidence"]["spectral"] = [{"r": 1, "confusion_matrix": full["confusion_matrix"]}]
+    from mmphase_bench.harness.results import recompute_spectral_auc
+
+    result["metrics"]["spectral_auc"] = recompute_spectral_auc(result["evidence"])
+    result["probes"]["spectral"]["auc"] = result["metrics"]["spectral_auc"]
+    path = write(board, result)
+    assert re.search(r"evidence/spectral ranks \[1\] .* are not the spectral probe's ranks", only_problem(board, path))

@@ -19,10 +19,11 @@ PACKAGE = ROOT / "mmphase_bench" / "leaderboard"
 ALLOWED = {
     "integrity": set(),
     "aggregate": set(),
-    "render": {"aggregate"},
+    "placements": set(),  # the leaderboard's own cell placements (placements/): reads and checks files only
+    "render": {"aggregate", "placements"},
     "store": {"integrity"},
     "publish": {"store"},
-    "build": {"store", "render", "aggregate"},
+    "build": {"store", "render", "aggregate", "placements"},
     "reproduce": {"store"},
     "verify": {"reproduce", "store"},
 }

@@ -182,9 +182,9 @@ def test_each_table_is_followed_by_its_placements_against_winners(page):
     assert [row[0] for row in cells] == list(STEREO_CELLS)
     # every stereo cell is placed CA only; alpha (CA) against delta (CP), 2 seeds 0.02 apart (sd 0.014)
     expected = [("CA" if a - d > 0.03 else "CP" if d - a > 0.03 else "tie") for a, d in zip(STEREO["alpha"], STEREO["delta"])]
-    assert [row[6] for row in cells] == expected == ["CA", "CP", "CA", "CA"]
-    assert [row[7] for row in cells] == ["yes", "no", "yes", "yes"]
-    assert cells[0][4] == "alpha 0.940 ± 0.014" and cells[0][5] == "delta 0.890 ± 0.014"
+    assert [row[8] for row in cells] == expected == ["CA", "CP", "CA", "CA"]
+    assert [row[9] for row in cells] == ["yes", "no", "yes", "yes"]
+    assert cells[0][6] == "alpha 0.940 ± 0.014" and cells[0][7] == "delta 0.890 ± 0.014"
     before = [tr.text for tr in agreements[1].find_elements(By.CSS_SELECTOR, "tbody tr")]
     agreements[1].find_elements(By.TAG_NAME, "th")[0].click()  # not a leaderboard table: not sortable
     assert [tr.text for tr in agreements[1].find_elements(By.CSS_SELECTOR, "tbody tr")] == before

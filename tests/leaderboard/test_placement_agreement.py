@@ -145,13 +145,13 @@ def test_both_pages_list_the_agreement_of_every_cell(template):
     start = readme.index("### spiked (small): placements against winners")
     lines = [line for line in readme[start:] if line.startswith("|")][:4]
     assert lines == [
-        "| cell | placement | Δ_CA | Δ_CP | best CA | best CP | winner | agrees |",
-        "|---|---|---|---|---|---|---|---|",
-        "| ca_only | CA only | 2.00 | 0.50 | aligner 0.910 ± 0.014 | pre\\|dictor 0.510 ± 0.014 | CA | yes |",
-        "| cp_only | CP only | 2.00 | 0.50 | aligner 0.810 ± 0.014 | pre\\|dictor 0.410 ± 0.014 | CA | no |",
+        "| cell | placement | features | Δ_CA | Δ_CP | other placements | best CA | best CP | winner | agrees |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| ca_only | CA only | raw (the runs' own) | 2.00 | 0.50 | - | aligner 0.910 ± 0.014 | pre\\|dictor 0.510 ± 0.014 | CA | yes |",
+        "| cp_only | CP only | raw (the runs' own) | 2.00 | 0.50 | - | aligner 0.810 ± 0.014 | pre\\|dictor 0.410 ± 0.014 | CA | no |",
     ]
     page = render_html(tables)
     assert page.count('<table class="agreement">') == 1
     assert "<h3>spiked (small): placements against winners</h3>" in page
-    assert ("<tr><td>ca_only</td><td>CA only</td><td>2.00</td><td>0.50</td><td>aligner 0.910 ± 0.014</td>"
-            "<td>pre|dictor 0.510 ± 0.014</td><td>CA</td><td>yes</td></tr>") in page
+    assert ("<tr><td>ca_only</td><td>CA only</td><td>raw (the runs&#39; own)</td><td>2.00</td><td>0.50</td><td>-</td>"
+            "<td>aligner 0.910 ± 0.014</td><td>pre|dictor 0.510 ± 0.014</td><td>CA</td><td>yes</td></tr>") in page

@@ -425,8 +425,9 @@ def test_both_pages_state_the_headline_rule(rendered):
     assert f'<p class="rule">{escape(HEADLINE_RULE)}</p>' in rendered["index.html"]
 
 
-AGREEMENT_HEADERS = ["cell", "placement", "Δ_CA", "Δ_CP", "best CA", "best CP", "winner", "agrees"]
-AGREEMENT_KEYS = ("cell", "regime", "delta_ca", "delta_cp", "best_ca", "best_cp", "winner", "agrees")
+AGREEMENT_HEADERS = ["cell", "placement", "features", "Δ_CA", "Δ_CP", "other placements", "best CA", "best CP", "winner",
+                     "agrees"]
+AGREEMENT_KEYS = ("cell", "regime", "features", "delta_ca", "delta_cp", "other", "best_ca", "best_cp", "winner", "agrees")
 
 
 def test_every_table_has_its_placements_against_winners_on_both_pages(rendered, tables):
@@ -456,8 +457,10 @@ def test_every_table_has_its_placements_against_winners_on_both_pages(rendered, 
         assert f"<h3>{table.title}: placements against winners</h3>" in piece
     # alpha (CA, R^2 about 0.8) beats beta (CP, about 0.05) everywhere; gamma's family is neither
     spiked = {row[0]: row for row in expected[1]}
-    assert [spiked[cell][6:] for cell in ("both", "ca_only", "cp_only")] == [["CA", "-"], ["CA", "yes"], ["CA", "no"]]
-    assert all(row[4].startswith("alpha ") and row[5].startswith("beta ") for row in spiked.values())
+    assert [spiked[cell][8:] for cell in ("both", "ca_only", "cp_only")] == [["CA", "-"], ["CA", "yes"], ["CA", "no"]]
+    assert all(row[6].startswith("alpha ") and row[7].startswith("beta ") for row in spiked.values())
+    # without the leaderboard's own placements (placements/), each cell shows the one its results recorded
+    assert all(row[2] == "raw (the runs' own)" and row[5] == "-" for rows in expected for row in rows)
 
 
 # ------------------------------------------------------------------------------------------------ determinism
