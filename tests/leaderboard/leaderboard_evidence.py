@@ -9,7 +9,7 @@ from mmphase_bench.harness.results import protocol_hash, recompute_metrics, reco
 #: Test examples of invented classification evidence: top-1 = k / N is within 1e-12 of any value.
 N_INVENTED = 2 ** 40
 #: The rank grid of invented spectral curves (log-spaced, as the spectral probe's).
-INVENTED_RANKS = (1, 2, 4, 8)
+INVENTED_RANKS = (1, 2, 3, 4)  # the spectral probe's ranks for features of width 4
 
 
 def _confusion_matrix(top1: float) -> list[list[int]]:
@@ -22,12 +22,18 @@ def _confusion_matrix(top1: float) -> list[list[int]]:
 
 
 def invented_curve(auc: float, kind: str) -> list[float]:
-    """Values at :data:`INVENTED_RANKS` rising around ``auc`` and symmetric about it, so that their mean
-    over log r is ``auc`` (the ranks are equally spaced in log r); kept in [0, 1] for top-1 and at most 1
-    for R^2."""
+    """Values at :data:`INVENTED_RANKS` rising around ``auc`` whose mean over log r (trapezoids) is
+    ``auc``; kept in [0, 1] for top-1 and at most 1 for R^2."""
+    import numpy as np
+
+    logs = np.log(INVENTED_RANKS)
+    steps = np.diff(logs)
+    weights = (np.concatenate([[0.0], steps]) + np.concatenate([steps, [0.0]])) / 2 / (logs[-1] - logs[0])
+    shape = np.array([-1.0, -1 / 3, 1 / 3, 1.0])
+    shape -= float(weights @ shape)  # a trapezoid mean of zero
     room = 1.0 - auc if kind == "regression" else min(auc, 1.0 - auc)
-    d = max(0.0, min(0.06, room))
-    return [auc - d, auc - d / 3, auc + d / 3, auc + d]
+    d = max(0.0, min(0.06, room)) / float(np.max(np.abs(shape)))
+    return [float(auc + d * a) for a in shape]
 
 
 def matching_evidence(result: dict) -> dict:
