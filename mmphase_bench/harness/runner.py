@@ -131,6 +131,11 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
     for split, values in features.items():
         if not np.all(np.isfinite(values)):
             raise FloatingPointError(f"the features of the {split} split contain NaN or infinite values")
+        # Wider features would stretch the spectral probe's rank grid (its AUC runs over log r up to
+        # the numerical rank): the headline compares submissions at the suite's width at most.
+        if values.ndim != 2 or values.shape[1] > suite.task.embedding_dim:
+            raise ValueError(f"the features have shape {values.shape}; at most {suite.task.embedding_dim} columns "
+                             "(the suite's embedding width) are allowed")
     targets = {split: data[split].labels.numpy() for split in data}
     probe = linear_probe(
         features["train"], targets["train"], features["val"], targets["val"], features["test"], targets["test"],

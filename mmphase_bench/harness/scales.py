@@ -40,7 +40,7 @@ SCALES = {
                    placement_resamples=5),
     # What the paper's reference code effectively runs for Stereo-dSprites (its training script never
     # passes a sample count: the default 10,000 pairs split 80/20, 5 epochs, patience 5 that cannot
-    # fire), with a separate 2,000-pair test split for the probe. About 2-3 CPU minutes per result.
+    # fire), with a separate 2,000-pair test split for the probe. About 1.5-4 CPU minutes per result.
     "small": Scale("small", n_train=8000, n_val=2000, n_test=2000, max_epochs=5, patience=5, batch_size=64,
                    learning_rate=1e-3, probe_sizes=(100, 1000, 8000), placement_pairs=1000,
                    placement_resamples=50),

@@ -136,6 +136,9 @@ def check_submission(
                     problems.append(f"{method}() raised {type(error).__name__}: {error}")
                 else:
                     problems += _features_problems(method, features, CHECK_BATCH)
+                    if not problems and features.shape[1] > task.embedding_dim:
+                        problems.append(f"{method}() returns {features.shape[1]} features, more than the suite's "
+                                        f"embedding width {task.embedding_dim} (the probes compare equal widths)")
     if problems:
         raise SubmissionError(name, problems, "fails its check")
 

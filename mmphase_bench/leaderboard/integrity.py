@@ -22,6 +22,7 @@ each result file (used by :mod:`mmphase_bench.leaderboard.store`, so by ``check`
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from functools import lru_cache
@@ -82,6 +83,33 @@ def task_kind(record: ResultRecord) -> str:
     return "regression" if record.metrics.r2 is not None else "classification"
 
 
+#: The harness protocols whose results this package can check.
+KNOWN_PROTOCOLS = ("harness/1", "harness/2")
+#: Largest spectral-probe width accepted (the widest embedding of any suite is 128).
+MAX_SPECTRAL_WIDTH = 4096
+
+
+def _rank_entry_problem(entry: dict, evidence, kind: str) -> str | None:
+    """Why one rank's evidence does not fit the headline evidence: another shape, other true-class
+    counts (classification), other total sums of squares (regression), or other keys."""
+    rank = entry.get("r")
+    if kind == "classification":
+        matrix = entry.get("confusion_matrix")
+        if set(entry) != {"r", "confusion_matrix"} or not matrix:
+            return f"evidence/spectral at r = {rank} must hold r and a confusion_matrix only"
+        headline = [list(row) for row in evidence.confusion_matrix]
+        if len(matrix) != len(headline) or any(len(row) != len(headline) for row in matrix):
+            return f"evidence/spectral at r = {rank}: the confusion matrix is not {len(headline)} x {len(headline)}"
+        if [sum(row) for row in matrix] != [sum(row) for row in headline]:
+            return f"evidence/spectral at r = {rank}: the true-class counts differ from the headline confusion matrix's"
+        return None
+    if set(entry) != {"r", "ss_res", "ss_tot"}:
+        return f"evidence/spectral at r = {rank} must hold r, ss_res and ss_tot only"
+    if list(entry["ss_tot"]) != list(evidence.ss_tot):
+        return f"evidence/spectral at r = {rank}: ss_tot differs from the headline evidence's (the same test targets)"
+    return None
+
+
 def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | None:
     """Why the metrics of an ``ok`` result cannot be trusted, or None: empty metrics, metrics missing
     for the task or not the task's, values out of range or not finite, a penalty the probe does not
@@ -100,8 +128,12 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
     if not metrics:
         return "status ok but the metrics are empty"
     kind = task_kind(record)
-    # harness/1 results (schema 3 and older) have no spectral headline; later ones must have it.
-    spectral = record.provenance.protocol_version not in ("harness/1",)
+    # harness/1 results (schema 3 and older) have no spectral headline; harness/2 ones must have it.
+    if record.provenance.protocol_version not in KNOWN_PROTOCOLS:
+        return (f"provenance/protocol_version {record.provenance.protocol_version!r} is not one this package knows "
+                f"({', '.join(KNOWN_PROTOCOLS)})")
+    spectral = record.provenance.protocol_version != "harness/1"
+
     required = TASK_METRICS[kind] + ((HEADLINE_METRIC,) if spectral else ())
     extra = sorted(set(metrics) - set(required) - {"penalty"})
     if extra:
@@ -149,7 +181,13 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
         # The ranks are the protocol's, not the submitter's: those of the spectral probe's width.
         if record.probes is None:
             return f"probes are missing: a {record.provenance.protocol_version} result records the spectral probe"
-        width = record.probes.spectral.width
+        probe = record.probes.spectral
+        width = probe.width
+        if not (isinstance(width, int) and 0 <= width <= MAX_SPECTRAL_WIDTH):
+            return f"probes/spectral/width = {width!r} is not an integer in [0, {MAX_SPECTRAL_WIDTH}]"
+        key = "top1" if kind == "classification" else "r2"
+        if probe.metric != key or any(not isinstance(point.get(key), (int, float)) for point in probe.curve):
+            return f"probes/spectral must score {key} at every rank of a {kind} result"
         expected_ranks = list(spectral_ranks(width)) if width > 0 else [1]
         ranks = [entry.get("r") for entry in evidence.spectral]
         curve_ranks = [point.get("r") for point in record.probes.spectral.curve]
@@ -162,9 +200,18 @@ def integrity_problem(record: ResultRecord, *, legacy: bool = False) -> str | No
         recomputed = recompute_metrics(evidence)
         if spectral:
             for entry in evidence.spectral:
-                if kind == "classification" and sum(map(sum, entry.get("confusion_matrix") or [])) != evidence.n:
-                    return f"evidence/spectral: the confusion matrix of rank {entry.get('r')} does not sum to the test size {evidence.n}"
+                problem = _rank_entry_problem(entry, evidence, kind)
+                if problem:
+                    return problem
             recomputed[HEADLINE_METRIC] = recompute_spectral_auc(evidence)
+            # The plotted curve is the evidence's: each rank's score, and its last point.
+            key = "top1" if kind == "classification" else "r2"
+            for entry, point in zip(evidence.spectral, record.probes.spectral.curve):
+                value = recompute_metrics({**entry, "kind": kind})[key]
+                if not abs(point[key] - value) <= METRIC_TOLERANCE:
+                    return f"probes/spectral/curve at r = {entry['r']}: {point[key]!r} is not the {value!r} its evidence gives"
+            if not abs(record.probes.spectral.full - value) <= METRIC_TOLERANCE:
+                return f"probes/spectral/full = {record.probes.spectral.full!r} is not the last rank's {value!r}"
     except InputError as error:
         return f"evidence: {error}"
     for name in required:

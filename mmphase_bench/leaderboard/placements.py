@@ -50,7 +50,7 @@ def write_placements(root: str | Path, suite: str, scale: str, cells: dict[str, 
 
 
 def _number_problem(value: Any, where: str) -> str | None:
-    if value is None:
+    if value is None or value == "inf":  # "inf": estimate_phase's JSON for a zero nuisance floor
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         return f"{where} must be a finite non-negative number or null, got {value!r}"
@@ -79,10 +79,9 @@ def _placement_problem(placement: Any, where: str) -> str | None:
             if not (isinstance(interval, list) and len(interval) == 2):
                 return f"{where}/ci/{name} must be a [low, high] pair or null"
             for bound in interval:  # an unbounded interval is written as the string "inf"
-                if bound != "inf":
-                    problem = _number_problem(bound, f"{where}/ci/{name}")
-                    if problem:
-                        return problem
+                problem = _number_problem(bound, f"{where}/ci/{name}")
+                if problem:
+                    return problem
     rules = placement.get("signal_rules")
     if rules is not None:
         if not isinstance(rules, dict):
@@ -105,6 +104,8 @@ def _document_problem(document: Any) -> str | None:
         return f"must have exactly the keys {', '.join(sorted(expected))}"
     if document["format_version"] != FORMAT_VERSION:
         return f"format_version must be {FORMAT_VERSION}"
+    if not isinstance(document["suite"], str) or not isinstance(document["scale"], str):
+        return "suite and scale must be strings"
     if document["suite"] not in SUITE_BUILDERS:
         return f"suite {document['suite']!r} is not a registered suite"
     if document["scale"] not in SCALES:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmphase_bench.errors import InputError, MissingFileError
-from mmphase_bench.harness.results import ResultRecord
+from mmphase_bench.harness.results import PROTOCOL_VERSION, ResultRecord
 from mmphase_bench.io.atomic import write_text_atomic
 from mmphase_bench.leaderboard.store import (
     RESULTS_DIR, load_folder, not_a_leaderboard, publishable_problem, relative_path, table_protocols,
@@ -71,6 +71,8 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, cre
         reason = publishable_problem(record)
         key = record.key
         version = record.provenance.protocol_version
+        if reason is None and version != PROTOCOL_VERSION:
+            reason = f"protocol version {version} is not the current {PROTOCOL_VERSION} (re-run it to publish it)"
         if reason is None and len(runs_of[key]) > 1:
             suite, scale, name, cell, seed = key
             others = [other for other in runs_of[key] if other != shown]

@@ -21,6 +21,7 @@ checked like any published result.
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import tempfile
@@ -180,7 +181,10 @@ def _threads_of(published: ResultRecord, device: str) -> Iterator[None]:
     """Run at the published CPU result's torch thread count (recorded in its provenance), so that the
     re-run can be bit-identical: SGD's reductions round differently on other thread counts."""
     threads = published.provenance.torch_threads
-    if not (published.provenance.device.startswith("cpu") and device in ("cpu", "auto") and threads):
+    if isinstance(threads, int) and threads > 0:
+        threads = min(threads, os.cpu_count() or 1)  # a recorded count is untrusted: never more than the cores
+    if not (published.provenance.device.startswith("cpu") and device in ("cpu", "auto") and isinstance(threads, int)
+            and threads > 0):
         yield
         return
     before = torch.get_num_threads()

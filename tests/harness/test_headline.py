@@ -95,3 +95,30 @@ def test_a_label_in_a_weak_direction_scores_low_at_small_rank_and_high_at_full_r
     values = {p["r"]: p["top1"] for p in result["curve"]}
     assert values[1] < 0.5 and result["full"] > 0.8  # chance is 1/3
     assert result["auc"] < result["full"]
+
+
+PADDED = textwrap.dedent('''
+    import torch
+    from mmphase_bench.models.reference import Reconstruct
+
+
+    class Padded(Reconstruct):
+        """reconstruct with 120 near-constant columns appended (a wider rank grid for the same information)."""
+        name = "padded"
+
+        def embed(self, x):
+            z = super().embed(x)
+            return torch.cat([z, 1e-3 * torch.randn(z.shape[0], 120, generator=torch.Generator().manual_seed(0))], dim=1)
+''')
+
+
+def test_padding_the_embedding_beyond_the_suites_width_is_refused(tmp_path):
+    """The spectral AUC averages over log r up to the features' rank, so extra near-constant columns
+    would stretch the grid: embeddings wider than the suite's width are refused before training."""
+    from mmphase_bench.harness.submission import SubmissionError
+
+    path = tmp_path / "padded.py"
+    path.write_text(PADDED)
+    with pytest.raises(SubmissionError, match="returns 248 features, more than the suite's embedding width 128"):
+        run_benchmark(RunConfig(models=(f"{path}:Padded",), suite="stereo-dsprites", cells=("jitter0-noise0.5",),
+                                scale="smoke", seeds=(0,), out=tmp_path / "runs", device="cpu"))

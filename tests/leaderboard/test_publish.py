@@ -172,22 +172,23 @@ def test_refuses_a_protocol_version_other_than_the_tables(run_dir, tmp_path):
     report = publish(second, board)
     assert report.published == []
     reason = reasons(report)["both__seed5.json"]
-    assert "protocol version harness/1 differs from the harness/2 of the spiked (small) table" == reason
+    assert "protocol version harness/1 is not the current harness/2 (re-run it to publish it)" == reason
     assert not (board / "results/spiked/unimodal/both__seed5.json").exists()
-    # another scale is another table: the other version is welcome there
+    # not in another table either: publish takes the current protocol only (check still reads older tables)
     write(second / "spiked" / "unimodal" / "both__seed5.json", rehash(dict(newcomer, scale="paper")))
-    assert publish(second, board).published == ["results/spiked/unimodal/paper/both__seed5.json"]
+    assert publish(second, board).published == []
 
 
-def test_a_new_table_takes_the_protocol_version_of_its_first_result(run_dir, tmp_path):
+def test_an_older_protocol_cannot_open_a_new_table(run_dir, tmp_path):
+    """A consistent harness/1 file (no spectral headline) cannot start a table and lock the current
+    protocol's results out of it: publish takes the current protocol only."""
     for source in results_in(run_dir):
         if "linear-cca" in source.parts:
             write(source, as_harness1(load(source)))
     report = publish(run_dir, tmp_path / "board")
-    # sorted paths: linear-cca comes first, so its version sets the table's
-    assert len(report.published) == 8 and all("/linear-cca/" in path for path in report.published)
+    assert len(report.published) == 8 and not any("/linear-cca/" in path for path in report.published)
     assert len(report.refused) == 8
-    assert all("protocol version harness/2 differs from the harness/1" in reason for _, reason in report.refused)
+    assert all("protocol version harness/1 is not the current harness/2" in reason for _, reason in report.refused)
 
 
 def test_refuses_incomplete_results(run_dir, tmp_path):

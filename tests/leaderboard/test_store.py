@@ -147,14 +147,14 @@ def test_protocol_versions_may_differ_between_tables(board):
     assert versions == {("spiked", "small"): {"harness/2"}, ("spiked", "paper"): {"harness/1"}}
 
 
-def test_an_invented_protocol_version_is_one_more_version_to_mix(board):
-    """Any version but harness/1 needs the spectral headline; mixed with harness/2 it is a table problem."""
+def test_an_invented_protocol_version_is_refused(board):
+    """A version this package does not know cannot be checked: the file is refused, naming it."""
     path, result = a_result(board)
     result["provenance"]["protocol_version"] = "harness/9"
     write(path, rehash(result))
     problems = check(board)
-    assert "table spiked (small) mixes protocol versions: harness/2, harness/9" in problems
-    assert not any(problem.startswith("results/") for problem in problems)  # a consistent file: only the table is wrong
+    assert any(problem.startswith("results/spiked/unimodal/both__seed0.json: provenance/protocol_version 'harness/9' "
+                                  "is not one this package knows") for problem in problems)
 
 
 def edit_by_hand(path: Path) -> None:
