@@ -85,7 +85,9 @@ def render_markdown(tables: list[Table]) -> str:
             lines += [f"### {_md(table.title)}: placements against winners", "",
                       "Per cell: the estimated placement (separation ratios with 95% intervals) and which family's best "
                       "submission scores higher on the headline (`tie` when their mean ± sd overlap). CA only should be won "
-                      "by CA and CP only by CP; Both and Neither predict no winner.", ""]
+                      "by CA and CP only by CP; Both and Neither predict no winner. The regime is that of the x -> y "
+                      "direction; CP counts every CP submission, including those that predict x from y "
+                      "(`reconstruct-reverse`), whose own ratio is Δ_CP of the reverse direction.", ""]
             lines.append("| cell | placement | features | Δ_CA | Δ_CP | other placements | best CA | best CP | winner | agrees |")
             lines.append("|---|---|---|---|---|---|---|---|---|---|")
             for item in agreement:
@@ -222,7 +224,8 @@ def placement_agreement(table: Table) -> list[dict]:
                            f"Δ_CP {_ratio_text(p, 'delta_cp')}" for kind, p in sorted(kinds.items())
                            if p is not column.placement and kind != column.placement.get("features"))
         out.append({"cell": column.name, "regime": REGIME_LABELS.get(column.regime, column.regime),
-                    "features": column.placement.get("features", "raw (the runs' own)"),
+                    "features": ("exact" if column.placement.get("method") == "exact"
+                                 else column.placement.get("features", "raw (the runs' own)")),
                     "delta_ca": _ratio_text(column.placement, "delta_ca"), "delta_cp": _ratio_text(column.placement, "delta_cp"),
                     "other": others or "-", "best_ca": text(ca), "best_cp": text(cp), "winner": winner, "agrees": agrees})
     return out

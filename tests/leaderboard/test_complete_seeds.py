@@ -62,7 +62,7 @@ def test_extra_seeds_on_the_easiest_cell_change_neither_score_nor_rank(board):
     row = row_of(before, "linear-cca")
     assert (row.seeds, row.partial_seeds) == (3, 0)
     easiest = max(row.cells, key=row.mean)
-    assert row.mean(easiest) > row.overall + 0.3  # padding with this cell would lift the old score a lot
+    assert row.mean(easiest) > row.overall + 0.25  # padding with this cell would lift the old score a lot
     shown = readme_row(board, "linear-cca")
 
     # The probe: the easiest cell's real results, republished as 5 more seeds (seed field and file name changed).

@@ -147,8 +147,8 @@ def test_both_pages_list_the_agreement_of_every_cell(template):
     assert lines == [
         "| cell | placement | features | Δ_CA | Δ_CP | other placements | best CA | best CP | winner | agrees |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        "| ca_only | CA only | raw (the runs' own) | 2.00 | 0.50 | - | aligner 0.910 ± 0.014 | pre\\|dictor 0.510 ± 0.014 | CA | yes |",
-        "| cp_only | CP only | raw (the runs' own) | 2.00 | 0.50 | - | aligner 0.810 ± 0.014 | pre\\|dictor 0.410 ± 0.014 | CA | no |",
+        "| ca_only | CA only | exact | 2.00 | 0.50 | - | aligner 0.910 ± 0.014 | pre\\|dictor 0.510 ± 0.014 | CA | yes |",
+        "| cp_only | CP only | exact | 2.00 | 0.50 | - | aligner 0.810 ± 0.014 | pre\\|dictor 0.410 ± 0.014 | CA | no |",
     ]
     page = render_html(tables)
     assert page.count('<table class="agreement">') == 1
