@@ -153,5 +153,5 @@ def test_both_pages_list_the_agreement_of_every_cell(template):
     page = render_html(tables)
     assert page.count('<table class="agreement">') == 1
     assert "<h3>spiked (small): placements against winners</h3>" in page
-    assert ("<tr><td>ca_only</td><td>CA only</td><td>raw (the runs&#39; own)</td><td>2.00</td><td>0.50</td><td>-</td>"
+    assert ("<tr><td>ca_only</td><td>CA only</td><td>exact</td><td>2.00</td><td>0.50</td><td>-</td>"
             "<td>aligner 0.910 ± 0.014</td><td>pre|dictor 0.510 ± 0.014</td><td>CA</td><td>yes</td></tr>") in page
