@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1] / "mmphase_bench"
 #: package -> the packages it may import (the bottom modules at the top level are open to everyone)
 #: ``examples`` (submissions written as a user would, shipped with the package) is on top: nothing
 #: in the library imports it.
-LAYERS = ["_base", "io", "theory", "data", "models", "harness", "leaderboard", "cli", "examples"]
+LAYERS = ["_base", "io", "theory", "data", "models", "harness", "leaderboard", "reproduction", "cli", "examples"]
 BASE = {"errors", "validation", "_version", "_lazy"}
 
 

@@ -34,7 +34,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser():
-    from mmphase_bench.cli import data, leaderboard, phase, run
+    from mmphase_bench.cli import data, leaderboard, phase, reproduce, run
     from mmphase_bench.cli.arguments import Parser
 
     parser = Parser(
@@ -48,6 +48,7 @@ def build_parser():
     data.register(commands)
     run.register(commands)
     leaderboard.register(commands)
+    reproduce.register(commands)
     return parser
 
 

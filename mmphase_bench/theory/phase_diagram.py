@@ -132,7 +132,8 @@ def plot_phase_diagram(diagram: PhaseDiagram, points: Sequence[DiagramPoint] = (
     else:
         fig = ax.figure
     cmap = ListedColormap([REGIME_COLOURS[r] for r in REGIME_ORDER])
-    ax.pcolormesh(diagram.kappa, diagram.nuisance_corr, diagram.regimes, cmap=cmap, vmin=-0.5, vmax=3.5, shading="auto", alpha=0.85)
+    ax.pcolormesh(diagram.kappa, diagram.nuisance_corr, diagram.regimes, cmap=cmap, vmin=-0.5, vmax=3.5, shading="auto", alpha=0.85,
+                  rasterized=True)  # a vector mesh of 160k cells makes SVGs of minutes to write
     ax.plot(diagram.kappa, np.clip(diagram.ca_boundary(diagram.kappa), 0, 1), "k-", lw=1.2, label="CA boundary")
     ax.plot(diagram.kappa, np.clip(diagram.cp_boundary(diagram.kappa), 0, 1), "k--", lw=1.2, label="CP boundary")
     for point in points:
