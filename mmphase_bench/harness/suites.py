@@ -168,6 +168,26 @@ def placement_record(estimate, *, n_pairs: int, n_resamples: int, pca: int, feat
     }
 
 
+def raw_placement_features(suite: Suite, cell: Cell, n_pairs: int, seed: int = 0
+                           ) -> tuple[list[np.ndarray], SplitData]:
+    """The raw features a cell is placed from, and the labelled pairs they come from.
+
+    The labelled subsample is ``n_pairs`` pairs of the "val" split drawn with seed ``10_000 + seed``;
+    each view is flattened, centred and projected on its top ``suite.placement_pca`` principal
+    directions (right singular vectors of the centred view, fitted on that subsample). Returns
+    ``([z_x, z_y], data)``: float64 scores (n_pairs, <= placement_pca) per view, and the split (its
+    labels are the placement's labels). The placement of :func:`estimate_placement` is
+    ``estimate_phase`` on these features."""
+    data = suite.make_split(cell, "val", n_pairs, 10_000 + seed)
+    features = []
+    for view in (data.x, data.y):
+        flat = view.reshape(len(data), -1).double().numpy()
+        flat = flat - flat.mean(axis=0)
+        _, _, right_t = np.linalg.svd(flat, full_matrices=False)
+        features.append(flat @ right_t[: suite.placement_pca].T)
+    return features, data
+
+
 def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int, seed: int = 0,
                        signal_rule: str = "elbow") -> dict:
     """The cell's phase placement from its raw views: exact where known, else ``estimate_phase``.
@@ -185,13 +205,7 @@ def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int,
 
     from mmphase_bench.theory.phase_estimation import estimate_phase
 
-    data = suite.make_split(cell, "val", n_pairs, 10_000 + seed)
-    features = []
-    for view in (data.x, data.y):
-        flat = view.reshape(len(data), -1).double().numpy()
-        flat = flat - flat.mean(axis=0)
-        _, _, right_t = np.linalg.svd(flat, full_matrices=False)
-        features.append(flat @ right_t[: suite.placement_pca].T)
+    features, data = raw_placement_features(suite, cell, n_pairs, seed)
     with threadpool_limits(1, user_api="blas"):
         estimate = estimate_phase(
             features[0], features[1], data.labels.numpy(), task=suite.task.kind, n_pca=suite.placement_pca,

@@ -98,8 +98,8 @@ def write_report(config: ReproduceConfig) -> dict:
 
 
 def tables_markdown(report: dict) -> str:
-    """Every experiment's tables (its ``tables`` function), for pasting into a document: each number
-    carries its :func:`~mmphase_bench.reproduction.experiment.quote` marker."""
+    """Every experiment's tables (its ``tables`` function), for pasting verbatim into a document between
+    ``<!-- tables:NAME -->`` and ``<!-- /tables:NAME -->`` (a test regenerates them from the JSON)."""
     parts = [f"# mmphase reproduce: tables ({report['scale']} scale)\n"]
     for name, entry in report["experiments"].items():
         experiment = get_experiment(name)

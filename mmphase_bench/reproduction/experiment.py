@@ -188,10 +188,11 @@ class Context:
         paths = []
         for suffix in (".png", ".svg"):
             path = self.out / "figures" / f"{stem}{suffix}"
-            # A fixed SVG hash salt and no date keep the SVG bytes the same between runs.
+            # A fixed SVG hash salt (the ids of clip paths) and no date keep the bytes the same between runs.
             kwargs = {"dpi": 110, "bbox_inches": "tight"}
             kwargs["metadata"] = {"Date": None} if suffix == ".svg" else {"Software": None}
-            save_figure_atomic(figure, path, **kwargs)
+            with plt.rc_context({"svg.hashsalt": "mmphase-bench"}):
+                save_figure_atomic(figure, path, **kwargs)
             paths.append(path.relative_to(self.out).as_posix())
         plt.close(figure)
         self.figures.extend(paths)

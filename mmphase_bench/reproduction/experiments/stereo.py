@@ -251,7 +251,7 @@ def tables(numbers: dict) -> str:
                 entries.append(" / ".join(pair))
             lines.append(f"| {cell} | {row['nu_max']:g} | {row['noise_y']:g} | " + " | ".join(entries) + " |")
         lines += ["", "| probe | noise_y | crossover of the means | per seed: mean [min, max] (seeds crossed) | "
-                      "CA < CP at nu_max 1 | CA > CP below 1 |", "|---|---|---|---|---|---|"]
+                      "CA < CP at nu_max 1 (seed x noise pairs) | CA > CP below 1 (pairs) |", "|---|---|---|---|---|---|"]
         for probe in PROBES:
             order = suite["ordering"][probe]
             for noise, entry in suite["crossover"][probe].items():
