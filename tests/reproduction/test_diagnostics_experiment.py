@@ -14,6 +14,8 @@ from mmphase_bench.reproduction.experiment import Context, ReproduceConfig, plai
 from mmphase_bench.reproduction.experiments import diagnostics
 from mmphase_bench.theory.phase_estimation import estimate_phase
 
+from markdown_tables import table_rows  # noqa: E402  (tests/reproduction helper)
+
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
@@ -152,22 +154,9 @@ def test_raw_placement_features_keep_estimate_placement_unchanged():
     assert estimate_placement(suite, cell, n_pairs, n_resamples, seed=seed, signal_rule="permutation") == recomputed
 
 
-def _table_rows(markdown):
-    """The markdown tables of ``markdown``: lists of rows, each the list of its cells."""
-    tables, current = [], []
-    for line in markdown.splitlines() + [""]:
-        if line.startswith("|"):
-            assert line.endswith("|"), line
-            current.append([cell.strip() for cell in line[1:-1].split("|")])
-        elif current:
-            tables.append(current)
-            current = []
-    return tables
-
-
 def _check_tables(text):
     assert "<!-- n:" not in text
-    tables = _table_rows(text)
+    tables = table_rows(text)
     for rows in tables:
         assert set(rows[1]) == {"---"}
         assert all(len(row) == len(rows[0]) for row in rows), rows

@@ -21,6 +21,8 @@ from mmphase_bench.reproduction.experiment import Context, ReproduceConfig, plai
 from mmphase_bench.reproduction.experiments import embeddings
 from mmphase_bench.reproduction.experiments.embeddings import CELLS, EXPERIMENT, MODELS
 
+from markdown_tables import table_rows  # noqa: E402  (tests/reproduction helper)
+
 SUITE = "stereo-dsprites"
 
 
@@ -215,24 +217,11 @@ def test_view_positions_follow_the_generator():
     np.testing.assert_allclose(own, turned, atol=1e-12)
 
 
-def _table_rows(markdown):
-    """The markdown tables of ``markdown``: lists of rows, each the list of its cells."""
-    tables, current = [], []
-    for line in markdown.splitlines() + [""]:
-        if line.startswith("|"):
-            assert line.endswith("|"), line
-            current.append([cell.strip() for cell in line[1:-1].split("|")])
-        elif current:
-            tables.append(current)
-            current = []
-    return tables
-
-
 def test_tables_show_the_numbers(first):
     numbers = first[1]
     text = EXPERIMENT.tables(numbers)
     assert "<!-- n:" not in text and f"### {SUITE}" in text
-    tables = _table_rows(text)
+    tables = table_rows(text)
     assert len(tables) == 2 * len(numbers["suites"])
     for rows in tables:
         assert set(rows[1]) == {"---"}
