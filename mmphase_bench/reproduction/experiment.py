@@ -66,6 +66,8 @@ class ReproduceConfig:
         for folder in self.reuse:
             if not Path(folder).is_dir():
                 raise InputError(f"reuse: {folder} is not a folder")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise InputError(f"out: {self.out} exists and is not a folder")
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "seeds", seeds)
         object.__setattr__(self, "reuse", tuple(Path(folder) for folder in self.reuse))

@@ -101,8 +101,8 @@ def test_config_is_validated():
     from mmphase_bench.reproduction import ReproduceConfig
 
     for bad in ({"scale": "huge"}, {"only": ()}, {"only": ("stereo", "stereo")}, {"seeds": ()}, {"seeds": (-1,)},
-                {"seeds": (0, 0)}):
+                {"seeds": (0, 0)}, {"out": __file__}):
         with pytest.raises(InputError):
-            ReproduceConfig(out="x", **bad)
+            ReproduceConfig(**{"out": "x", **bad})
     assert ReproduceConfig(out="x", only=("stereo", "linear")).experiments == ("linear", "stereo")
     assert np.isfinite(ReproduceConfig(out="x").seeds).all()
