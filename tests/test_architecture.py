@@ -89,3 +89,11 @@ def test_the_scanner_sees_lazy_and_relative_imports(tmp_path):
     path = ROOT / "harness" / "runner.py"
     assert "mmphase_bench.harness.submission" in imports_of(path)
     assert "mmphase_bench.models.interface" in imports_of(ROOT / "models" / "reference.py")
+
+
+def test_reproduction_does_not_depend_on_the_leaderboard():
+    """``mmphase reproduce`` regenerates the paper's numbers from the harness, never from the public
+    record: the two are siblings, although the layer list puts one above the other."""
+    for module, path in MODULES.items():
+        if package_of(module) == "reproduction":
+            assert not [t for t in imports_of(path) if package_of(t) == "leaderboard"], module

@@ -83,9 +83,10 @@ def write_report(config: ReproduceConfig) -> dict:
             stored = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(stored, dict) and stored.get("key", {}).get("scale") == config.scale:
+        if isinstance(stored, dict) and isinstance(stored.get("key"), dict) and stored["key"].get("scale") == config.scale:
             current = stored.get("key") == experiment_key(config, name)
-            experiments[name] = {**{k: stored[k] for k in ("title", "reproduces", "figures", "numbers", "key")},
+            experiments[name] = {**{k: stored.get(k) for k in ("title", "reproduces", "figures", "numbers", "key",
+                                                               "finished_at")},
                                  "current": current}
     report = {
         "format": REPORT_FORMAT, "scale": config.scale,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -66,8 +65,12 @@ class ReproduceConfig:
         for folder in self.reuse:
             if not Path(folder).is_dir():
                 raise InputError(f"reuse: {folder} is not a folder")
-        if Path(self.out).exists() and not Path(self.out).is_dir():
-            raise InputError(f"out: {self.out} exists and is not a folder")
+        existing = Path(self.out)
+        while not existing.exists() and existing != existing.parent:  # the nearest existing ancestor
+            existing = existing.parent
+        if not existing.is_dir():
+            raise InputError(f"out: {existing} exists and is not a folder")
+        _check_one_scale(Path(self.out), self.scale)
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "seeds", seeds)
         object.__setattr__(self, "reuse", tuple(Path(folder) for folder in self.reuse))
@@ -81,6 +84,21 @@ class ReproduceConfig:
     def to_dict(self) -> dict:
         return {"scale": self.scale, "only": None if self.only is None else list(self.only),
                 "seeds": list(self.seeds), "device": self.device}
+
+
+def _check_one_scale(out: Path, scale: str) -> None:
+    """One output folder holds one scale: the harness's result files name no scale, so a smoke run
+    into a folder of small results would overwrite them."""
+    import json
+
+    for stored in sorted((out / "experiments").glob("*.json")) if (out / "experiments").is_dir() else []:
+        try:
+            other = json.loads(stored.read_text(encoding="utf-8"))["key"]["scale"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if other != scale:
+            raise InputError(f"out: {out} holds a reproduction at scale {other!r}; use another folder for "
+                             f"scale {scale!r}")
 
 
 @dataclass(frozen=True)
@@ -155,30 +173,49 @@ class Context:
         return run_benchmark(config)
 
     def _copy_reusable(self, models, suite: str, cells, seeds, scale: str) -> None:
-        from mmphase_bench.harness.results import read_result, result_path
+        """Copy each result of ``config.reuse`` that the runner would keep (status ok, with evidence,
+        under the protocol hash this run computes) over a missing or not reusable one in :attr:`runs_dir`."""
+        from mmphase_bench.harness.results import protocol_hash, read_result, result_path
+        from mmphase_bench.harness.scales import get_scale
         from mmphase_bench.harness.submission import load_submission
+        from mmphase_bench.harness.suites import get_suite
         from mmphase_bench.io.atomic import write_text_atomic
 
-        names = [load_submission(model).name for model in models] if self.config.reuse else []
+        if not self.config.reuse:
+            return
+        suite_spec, scale_config = get_suite(suite), get_scale(scale).to_dict()
+        loaded = [load_submission(model) for model in models]
+
+        def reusable(path: Path, protocol: str) -> bool:
+            result = read_result(path) if path.is_file() else None  # validated; unreadable means no
+            return bool(result and result["status"] == "ok" and result.get("evidence") is not None
+                        and result["provenance"]["protocol_hash"] == protocol)
+
+        copied = wanted = 0
+        for submission in loaded:
+            for cell in cells:
+                protocol = protocol_hash(suite, suite_spec.cell(cell).config, scale_config, submission.source_hash)
+                for seed in seeds:
+                    target = result_path(self.runs_dir, suite, submission.name, cell, seed)
+                    if reusable(target, protocol):
+                        continue
+                    wanted += 1
+                    for folder in self.config.reuse:
+                        source = result_path(folder, suite, submission.name, cell, seed)
+                        if reusable(source, protocol):
+                            write_text_atomic(target, source.read_text(encoding="utf-8"))
+                            copied += 1
+                            break
         for folder in self.config.reuse:
-            for name in names:
-                for cell in cells:
-                    for seed in seeds:
-                        target = result_path(self.runs_dir, suite, name, cell, seed)
-                        source = result_path(folder, suite, name, cell, seed)
-                        if target.exists() or not source.is_file():
-                            continue
-                        result = read_result(source)  # validated; an unreadable file is not copied
-                        if result is None or result.get("scale") != scale:
-                            continue
-                        write_text_atomic(target, source.read_text(encoding="utf-8"))
-                placements = Path(folder) / suite / "_placement"
-                for cell in cells:
-                    cached = placements / f"{cell}__{scale}.json"
-                    target = self.runs_dir / suite / "_placement" / cached.name
-                    if cached.is_file() and not target.exists():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(cached, target)
+            for cell in cells:  # the cells' cached placements, so the runner does not estimate them again
+                cached = Path(folder) / suite / "_placement" / f"{cell}__{scale}.json"
+                target = self.runs_dir / suite / "_placement" / cached.name
+                if cached.is_file() and not target.exists():
+                    write_text_atomic(target, cached.read_text(encoding="utf-8"))
+        if wanted:
+            log = logger.warning if copied == 0 else logger.info
+            log("reuse: %d of the %d %s results not yet in %s were found in %s", copied, wanted, suite,
+                self.runs_dir, ", ".join(map(str, self.config.reuse)))
 
     def save_figure(self, figure, stem: str) -> list[str]:
         """Write ``figure`` as ``figures/<stem>.png`` and ``.svg`` (atomically), close it, and return the

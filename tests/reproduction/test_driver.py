@@ -57,8 +57,13 @@ def test_stored_numbers_are_reused_under_the_same_key_only(fake_experiment, tmp_
 
 def test_the_report_keeps_other_experiments_and_marks_stale_ones(fake_experiment, tmp_path, monkeypatch):
     driver.reproduce(ReproduceConfig(out=tmp_path, scale="smoke", only=("fake",), seeds=(0,)))
-    # Another scale's report does not list the smoke experiment.
-    assert "fake" not in driver.write_report(ReproduceConfig(out=tmp_path, scale="small", seeds=(0,)))["experiments"]
+    # One folder holds one scale: the harness's result files name no scale.
+    from mmphase_bench.errors import InputError
+
+    with pytest.raises(InputError, match="scale 'smoke'"):
+        ReproduceConfig(out=tmp_path, scale="small", seeds=(0,))
+    with pytest.raises(InputError, match="not a folder"):
+        ReproduceConfig(out=tmp_path / "reproduction.json" / "below", scale="smoke")
     # Under other seeds the stored one is still reported, marked not current.
     report = driver.write_report(ReproduceConfig(out=tmp_path, scale="smoke", seeds=(5,)))
     assert report["experiments"]["fake"]["current"] is False

@@ -22,8 +22,15 @@ def test_crossover_interpolates_the_sign_change():
     assert crossover(nu, [0.9, 0.9, 0.9], [0.1, 0.2, 0.3]) == {"nu_max": None, "status": "ca_above"}
     assert crossover(nu, [0.1, 0.1, 0.1], [0.5, 0.5, 0.5]) == {"nu_max": None, "status": "cp_above"}
     assert crossover(nu, [0.1, None, 0.1], [0.5, 0.5, 0.5])["status"] == "missing"
-    # A tie at the top counts as CP's (CA - CP <= 0).
-    assert crossover(nu, [0.9, 0.7, 0.5], [0.5, 0.5, 0.5])["nu_max"] == pytest.approx(1.0)
+    # A tie at the top orders nothing (both at 1.000, say); a tie below the top is CP's side.
+    assert crossover(nu, [1.0, 1.0, 1.0], [0.5, 0.9, 1.0]) == {"nu_max": None, "status": "tie_at_nu_max_1"}
+    assert crossover(nu, [0.9, 0.5, 0.4], [0.5, 0.5, 0.6])["nu_max"] == pytest.approx(0.8)
+    # CA ending above at nu_max 1 is not the paper's shape, whatever happens below.
+    for ca in ([0.1, 0.1, 0.9], [0.1, 0.9, 0.9], [0.9, 0.1, 0.9]):  # signs --+, -++, +-+
+        assert crossover(nu, ca, [0.5, 0.5, 0.5]) == {"nu_max": None, "status": "ca_above_at_nu_max_1"}
+    # +-- crosses between 0.5 and 0.8; -+- crosses between 0.8 and 1 (the highest change).
+    assert crossover(nu, [0.7, 0.3, 0.3], [0.5, 0.5, 0.5])["nu_max"] == pytest.approx(0.5 + 0.2 / 0.4 * 0.3)
+    assert crossover(nu, [0.3, 0.7, 0.3], [0.5, 0.5, 0.5])["nu_max"] == pytest.approx(0.9)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +54,10 @@ def test_the_command_summarises_reused_results_without_training(smoke_results, t
 
     monkeypatch.setattr("mmphase_bench.harness.runner.train", no_training)
     out = tmp_path / "repro"
+    # A result already in runs/ that the runner would not keep (here: unreadable) is replaced by the reused one.
+    stale = out / "runs" / "stereo-dsprites" / "vicreg" / "jitter0-noise0.5__seed0.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("{ not a result")
     assert main(["reproduce", "--scale", "smoke", "--only", "stereo", "--seeds", "0", "--reuse", str(folder),
                  "--out", str(out), "--device", "cpu"]) == 0
     report = json.loads((out / "reproduction.json").read_text())
