@@ -437,10 +437,9 @@ def run(context: Context) -> dict:
                     "claim_holds_view_position": (models[failing]["view_position_r2_top2"]
                                                   > models[other]["view_position_r2_top2"]),
                 }
-            # A fixed SVG hash salt: the SVG's element ids, hence its bytes, are the same on every run.
-            with matplotlib.rc_context({"svg.hashsalt": "mmphase-bench"}):
-                context.save_figure(plot_suite(suite_name, panels, cells, _class_names(suite_name), method),
-                                    f"embeddings_{suite_name}")
+            # Context.save_figure fixes the SVG hash salt, so the bytes are the same on every run.
+            context.save_figure(plot_suite(suite_name, panels, cells, _class_names(suite_name), method),
+                                f"embeddings_{suite_name}")
             results[suite_name] = {"cells": cells}
     from scipy.stats import spearmanr
 
