@@ -41,11 +41,14 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from mmphase_bench.errors import InputError
-from mmphase_bench.harness.scales import Scale, get_scale
-from mmphase_bench.harness.suites import Cell, Suite, estimate_placement as raw_placement, get_suite, placement_record
+from mmphase_bench.harness.scales import Scale
+from mmphase_bench.harness.suites import (
+    Cell, Suite, bag_of_words, estimate_placement as raw_placement, get_suite, placement_record,
+)
 from mmphase_bench.io.atomic import write_text_atomic
 from mmphase_bench.models.encoders import build_decoder, build_encoder
 from mmphase_bench.models.interface import EMBEDDING_DIM, ViewSpec
+from mmphase_bench.models.tokens import is_token_view
 from mmphase_bench.theory.phase_estimation import SIGNAL_RULES, estimate_phase
 from mmphase_bench.validation import check_choice, check_float, check_int
 
@@ -156,23 +159,32 @@ def unimodal_features(suite: Suite, cell: Cell, labelled, config: UnimodalConfig
     Returns ``(z_x, z_y, record)``; ``record`` says how the features were made."""
     train = suite.make_split(cell, "train", config.train_pairs, TRAIN_SEED + seed)
     init_seeds = {"x": 2 * seed, "y": 2 * seed + 1}  # independent encoders: no shared initialisation
-    encoder_x, decoder_x, loss_x = train_view_autoencoder(train.x, suite.x_spec, config, init_seeds["x"])
-    encoder_y, decoder_y, loss_y = train_view_autoencoder(train.y, suite.y_spec, config, init_seeds["y"])
-    z_x, z_y = embed(encoder_x, labelled.x), embed(encoder_y, labelled.y)
     record = {
         "kind": "unimodal",
         "description": "one autoencoder per view, trained on that view alone (no labels, never the other view); "
                        "frozen encoder outputs",
-        "encoder": {"x": type(encoder_x).__name__, "y": type(encoder_y).__name__},
-        "decoder": {"x": type(decoder_x).__name__, "y": type(decoder_y).__name__},
-        "encoder_parameters": {"x": _count(encoder_x), "y": _count(encoder_y)},
+        "encoder": {}, "decoder": {}, "encoder_parameters": {}, "train_loss": {},
         "objective": "mean squared reconstruction error of the view", "optimizer": "Adam",
         **config.to_dict(),
         "train_split": "train", "train_fingerprint": train.fingerprint, "train_seed": TRAIN_SEED + seed,
         "init_seeds": init_seeds, "threads": 1, "torch": torch.__version__,
-        "train_loss": {"x": loss_x, "y": loss_y},
     }
-    return z_x, z_y, record
+    features = {}
+    for view, spec in (("x", suite.x_spec), ("y", suite.y_spec)):
+        if is_token_view(spec):
+            # A caption view: its word counts, a fixed unimodal featurisation (nothing to train, and it
+            # never sees the other view); PCA follows in estimate_phase.
+            features[view] = bag_of_words(getattr(labelled, view), spec)
+            record["encoder"][view], record["decoder"][view] = "bag_of_words", None
+            record["encoder_parameters"][view], record["train_loss"][view] = 0, None
+            continue
+        encoder, decoder, losses = train_view_autoencoder(getattr(train, view), spec, config, init_seeds[view])
+        features[view] = embed(encoder, getattr(labelled, view))
+        record["encoder"][view], record["decoder"][view] = type(encoder).__name__, type(decoder).__name__
+        record["encoder_parameters"][view], record["train_loss"][view] = _count(encoder), losses
+    if any(is_token_view(spec) for spec in (suite.x_spec, suite.y_spec)):
+        record["description"] += "; a token view is represented by its word counts (bag of words)"
+    return features["x"], features["y"], record
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -230,7 +242,8 @@ def place_suite(suite_name: str, scale_name: str, cells: Sequence[str] | None = 
     ``cache_dir/<suite>/<cell>__<scale>__<features>__<signal_rule>__seed<seed>.json`` (written
     atomically) with the settings that made it, and reused when they match.
     """
-    suite, scale = get_suite(suite_name), get_scale(scale_name)
+    suite = get_suite(suite_name)
+    scale = suite.scale(scale_name)
     if isinstance(features, str):
         features = (features,)
     features = tuple(check_choice("features", kind, FEATURE_KINDS) for kind in features)

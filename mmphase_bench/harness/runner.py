@@ -22,7 +22,7 @@ from mmphase_bench.harness.probes import extra_probes
 from mmphase_bench.harness.results import (
     SCHEMA_VERSION, protocol_hash, provenance, read_result, result_path, write_result,
 )
-from mmphase_bench.harness.scales import Scale, get_scale
+from mmphase_bench.harness.scales import Scale
 from mmphase_bench.harness.submission import LoadedSubmission, check_submission, load_submission
 from mmphase_bench.harness.suites import Cell, Suite, estimate_placement, get_suite
 from mmphase_bench.harness.training import embed_split, train
@@ -173,7 +173,7 @@ def run_benchmark(config: RunConfig) -> list[dict]:
     and picked up (reused, or trained if that process died) at the end.
     """
     suite = get_suite(config.suite)
-    scale = get_scale(config.scale)
+    scale = suite.scale(config.scale)
     device = resolve_device(config.device)
     cells = suite.cells if not config.cells else tuple(suite.cell(name) for name in config.cells)
     if not config.seeds:

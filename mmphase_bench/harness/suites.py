@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Callable
@@ -10,7 +11,9 @@ import numpy as np
 import torch
 
 from mmphase_bench.errors import InputError
+from mmphase_bench.harness.scales import Scale, get_scale
 from mmphase_bench.models.interface import TaskSpec, ViewSpec
+from mmphase_bench.models.tokens import TokenSpec, is_token_view
 
 logger = logging.getLogger(__name__)
 SPLIT_NAMES = ("train", "val", "test")
@@ -18,16 +21,27 @@ SPLIT_NAMES = ("train", "val", "test")
 
 @dataclass
 class SplitData:
-    """One split in memory: views (n, ...) float32, labels (n,) int64 or (n, q) float32, nuisance latents."""
+    """One split in memory: views (n, ...) float32 (token views int64), labels (n,) int64 or (n, q)
+    float32, nuisance latents.
+
+    ``y_epochs`` (optional) holds the y view of each training epoch when it changes between epochs
+    (the image-text suites show one of an image's several captions per epoch); ``y`` is epoch 0's."""
 
     x: torch.Tensor
     y: torch.Tensor
     labels: torch.Tensor
     latents: dict[str, np.ndarray]
     fingerprint: str
+    y_epochs: tuple[torch.Tensor, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def y_for_epoch(self, epoch: int) -> torch.Tensor:
+        """The y view shown in training epoch ``epoch`` (cycling through ``y_epochs``)."""
+        if not self.y_epochs:
+            return self.y
+        return self.y_epochs[epoch % len(self.y_epochs)]
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,17 @@ class Suite:
     cells: tuple[Cell, ...]
     make_split: Callable[[Cell, str, int, int], SplitData] = field(repr=False)
     placement_pca: int = 100
+    #: scale name -> fields of :class:`~mmphase_bench.harness.scales.Scale` this suite sets differently
+    #: (a suite whose encoders cost more per step can train on fewer pairs); part of every result's
+    #: protocol through ``Scale.to_dict()``
+    scale_overrides: dict[str, dict] = field(default_factory=dict)
+
+    def scale(self, name: str) -> Scale:
+        """The scale ``name`` as this suite runs it (:data:`~mmphase_bench.harness.scales.SCALES` with
+        this suite's ``scale_overrides``)."""
+        scale = get_scale(name)
+        overrides = self.scale_overrides.get(scale.name)
+        return dataclasses.replace(scale, **overrides) if overrides else scale
 
     def cell(self, name: str) -> Cell:
         for cell in self.cells:
@@ -168,20 +193,37 @@ def placement_record(estimate, *, n_pairs: int, n_resamples: int, pca: int, feat
     }
 
 
+def bag_of_words(tokens: torch.Tensor, spec: TokenSpec) -> np.ndarray:
+    """Word counts (n, vocab_size - 4) float64 of token ids (n, L): one column per word of the
+    vocabulary, the four special tokens (pad, unknown, begin, end: ids 0-3) left out."""
+    ids = tokens.reshape(tokens.shape[0], -1).long().numpy()
+    counts = np.zeros((ids.shape[0], spec.vocab_size), dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(ids.shape[0]), ids.shape[1]), ids.ravel()), 1.0)
+    return counts[:, 4:]
+
+
+def view_matrix(view: torch.Tensor, spec: ViewSpec) -> np.ndarray:
+    """A view as a float64 matrix (n, features) for PCA: flattened pixels or vectors, or the word
+    counts of a token view (:func:`bag_of_words`)."""
+    if is_token_view(spec):
+        return bag_of_words(view, spec)
+    return view.reshape(view.shape[0], -1).double().numpy()
+
+
 def raw_placement_features(suite: Suite, cell: Cell, n_pairs: int, seed: int = 0
                            ) -> tuple[list[np.ndarray], SplitData]:
     """The raw features a cell is placed from, and the labelled pairs they come from.
 
     The labelled subsample is ``n_pairs`` pairs of the "val" split drawn with seed ``10_000 + seed``;
-    each view is flattened, centred and projected on its top ``suite.placement_pca`` principal
+    each view is flattened (a token view: its word counts), centred and projected on its top ``suite.placement_pca`` principal
     directions (right singular vectors of the centred view, fitted on that subsample). Returns
     ``([z_x, z_y], data)``: float64 scores (n_pairs, <= placement_pca) per view, and the split (its
     labels are the placement's labels). The placement of :func:`estimate_placement` is
     ``estimate_phase`` on these features."""
     data = suite.make_split(cell, "val", n_pairs, 10_000 + seed)
     features = []
-    for view in (data.x, data.y):
-        flat = view.reshape(len(data), -1).double().numpy()
+    for view, spec in ((data.x, suite.x_spec), (data.y, suite.y_spec)):
+        flat = view_matrix(view, spec)
         flat = flat - flat.mean(axis=0)
         _, _, right_t = np.linalg.svd(flat, full_matrices=False)
         features.append(flat @ right_t[: suite.placement_pca].T)

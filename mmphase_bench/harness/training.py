@@ -71,6 +71,8 @@ def train(model: Submission, train_data: SplitData, val_data: SplitData, scale: 
     for epoch in epochs:
         model.train()
         order = torch.randperm(len(train_data), generator=generator).to(device)
+        if train_data.y_epochs:  # this epoch's captions (image-text suites); the same tensor otherwise
+            y_train = train_data.y_for_epoch(epoch).to(device)
         total, count = 0.0, 0
         for lo in range(0, len(order) - scale.batch_size + 1, scale.batch_size):  # drop the ragged last batch
             index = order[lo:lo + scale.batch_size]
