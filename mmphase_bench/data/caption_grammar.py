@@ -25,6 +25,8 @@ import numpy as np
 from mmphase_bench.errors import InputError
 from mmphase_bench.validation import check_choice
 
+#: Bumped whenever the captions written for a given scene and generator change.
+GRAMMAR_VERSION = 1
 SHAPE_NAMES = ("cube", "cylinder", "sphere", "capsule")  #: the 3D Shapes order (Burgess and Kim, 2018)
 COLOUR_NAMES = ("red", "orange", "yellow", "green", "cyan", "blue", "purple", "pink")
 SIZE_NAMES = ("small", "medium", "large")
@@ -92,6 +94,7 @@ MAX_WORDS = 18
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _SPACES = re.compile(r"\s+")
 _SPACE_COMMA = re.compile(r"\s+,")
+_DRAWS_PER_CAPTION = 18  #: uniform numbers one caption consumes
 _A_VOWEL = re.compile(r"\ba ([aeiou])")  # "a orange floor" -> "an orange floor"
 
 
@@ -120,8 +123,9 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
+def _pick(uniform: float, options: tuple):
+    """The option a uniform number in [0, 1) selects (each with probability 1 / len(options))."""
+    return options[min(int(uniform * len(options)), len(options) - 1)]
 
 
 def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "shape") -> str:
@@ -134,26 +138,27 @@ def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "
     until it fits, so that a style prefix and the caption fit in a tokenizer's 32 tokens.
     """
     check_choice("label", label, tuple(FACTOR_CLASSES))
-    include = {name: bool(rng.random() < CLAUSE_PROBABILITY) for name in ("size", "colour", "position", "depth", "room")}
+    u = iter(rng.random(_DRAWS_PER_CAPTION).tolist())  # one call: all the caption's choices
+    include = {name: next(u) < CLAUSE_PROBABILITY for name in ("size", "colour", "position", "depth", "room")}
     required = {"size": label == "size", "colour": label == "object_colour", "position": label == "position"}
     for name, needed in required.items():
         include[name] |= needed
-    size = _pick(rng, SIZE_SYNONYMS[SIZE_NAMES[scene.size]])
-    colour = _pick(rng, COLOUR_SYNONYMS[COLOUR_NAMES[scene.colour]])
-    noun = _pick(rng, SHAPE_SYNONYMS[SHAPE_NAMES[scene.shape]])
-    position = _pick(rng, POSITION_SYNONYMS[POSITION_NAMES[scene.position]])
-    depth = _pick(rng, DEPTH_SYNONYMS[DEPTH_NAMES[scene.depth]])
+    size = _pick(next(u), SIZE_SYNONYMS[SIZE_NAMES[scene.size]])
+    colour = _pick(next(u), COLOUR_SYNONYMS[COLOUR_NAMES[scene.colour]])
+    noun = _pick(next(u), SHAPE_SYNONYMS[SHAPE_NAMES[scene.shape]])
+    position = _pick(next(u), POSITION_SYNONYMS[POSITION_NAMES[scene.position]])
+    depth = _pick(next(u), DEPTH_SYNONYMS[DEPTH_NAMES[scene.depth]])
     floor, wall = COLOUR_NAMES[scene.floor_colour], COLOUR_NAMES[scene.wall_colour]
-    room_kind = (FLOOR_PHRASES, WALL_PHRASES, ROOM_PHRASES)[int(rng.integers(3))]
-    room = _pick(rng, room_kind).format(floor=floor, wall=wall)
+    room_kind = _pick(next(u), (FLOOR_PHRASES, WALL_PHRASES, ROOM_PHRASES))
+    room = _pick(next(u), room_kind).format(floor=floor, wall=wall)
     second = ""
-    second_noun = _pick(rng, SHAPE_SYNONYMS[SHAPE_NAMES[scene.second_shape if scene.second_shape is not None else 0]])
-    second_coloured = bool(rng.random() < 0.5)
-    second_phrase = _pick(rng, SECOND_PHRASES)
+    second_noun = _pick(next(u), SHAPE_SYNONYMS[SHAPE_NAMES[scene.second_shape if scene.second_shape is not None else 0]])
+    second_coloured = next(u) < 0.5
+    second_phrase = _pick(next(u), SECOND_PHRASES)
     if scene.second_shape is not None:
         colour_word = f"{COLOUR_NAMES[scene.second_colour]} " if scene.second_colour is not None and second_coloured else ""
         second = second_phrase.format(np=colour_word + second_noun)
-    template, verb, opener = _pick(rng, TEMPLATES), _pick(rng, VERBS), _pick(rng, OPENERS)
+    template, verb, opener = _pick(next(u), TEMPLATES), _pick(next(u), VERBS), _pick(next(u), OPENERS)
     if template.startswith("{the_np} {verb}"):
         include["position"] = True  # "the red cube stands on the left", never "the red cube is"
 
