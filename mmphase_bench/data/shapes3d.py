@@ -228,6 +228,41 @@ def _near_sphere(origin, direction, centre, radius):
     return (miss2 <= radius * radius) & (along + radius > 0)
 
 
+def camera_rays(cameras: Cameras, size: int, geometry: SceneGeometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """Origins and unit directions, float32 (B size^2, 3), of every pixel's ray (row 0 at the top)."""
+    dtype = torch.float32
+    device = cameras.position.device
+    pixels_count = size * size
+    focal = 1.0 / math.tan(math.radians(geometry.field_of_view) / 2)
+    pixels = (torch.arange(size, device=device, dtype=dtype) + 0.5) / size * 2 - 1
+    screen_y, screen_x = torch.meshgrid(-pixels, pixels, indexing="ij")  # row 0 at the top
+    right, up, forward = (v.to(dtype)[:, None, :] for v in (cameras.right, cameras.up, cameras.forward))
+    direction = normalize3(
+        forward * focal + right * screen_x.reshape(1, -1, 1) + up * screen_y.reshape(1, -1, 1)
+    ).reshape(-1, 3)
+    origin = cameras.position.to(dtype).repeat_interleave(pixels_count, dim=0)
+    return origin, direction
+
+
+def room_hits(origin: torch.Tensor, direction: torch.Tensor, geometry: SceneGeometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distance to the room along each ray (the nearest of floor, back wall and side walls in front of
+    the camera) and which surface it is (0 floor, 1 back wall, 2 left wall, 3 right wall)."""
+    dx, dy, dz = direction.unbind(-1)
+    ox, oy, oz = origin.unbind(-1)
+    inf = torch.full_like(dx, math.inf)
+
+    def plane(numerator, denominator, facing):
+        t = numerator / torch.where(denominator.abs() < 1e-9, torch.full_like(denominator, 1e-9), denominator)
+        return torch.where(facing & (t > 1e-4), t, inf)
+
+    return torch.stack([
+        plane(-oy, dy, dy < 0),  # floor
+        plane(-geometry.back_wall - oz, dz, dz < 0),  # back wall
+        plane(-geometry.side_wall - ox, dx, dx < 0),  # left wall
+        plane(geometry.side_wall - ox, dx, dx > 0),  # right wall
+    ], dim=-1).min(dim=-1)
+
+
 def render_scenes(
     cameras: Cameras,
     *,
@@ -251,32 +286,9 @@ def render_scenes(
     batch = shape.shape[0]
     dtype = torch.float32
     pixels_count = size * size
-    focal = 1.0 / math.tan(math.radians(geometry.field_of_view) / 2)
-    pixels = (torch.arange(size, device=device, dtype=dtype) + 0.5) / size * 2 - 1
-    screen_y, screen_x = torch.meshgrid(-pixels, pixels, indexing="ij")  # row 0 at the top
-    right, up, forward = (v.to(dtype)[:, None, :] for v in (cameras.right, cameras.up, cameras.forward))
-    direction = normalize3(
-        forward * focal + right * screen_x.reshape(1, -1, 1) + up * screen_y.reshape(1, -1, 1)
-    ).reshape(-1, 3)  # (B P, 3)
-    camera = cameras.position.to(dtype)
-    origin = camera.repeat_interleave(pixels_count, dim=0)
+    origin, direction = camera_rays(cameras, size, geometry)  # (B P, 3)
     light = normalize3(torch.tensor(geometry.light_direction, dtype=dtype, device=device))
-
-    # Room: the nearest of floor, back wall and side walls in front of the camera.
-    dx, dy, dz = direction.unbind(-1)
-    ox, oy, oz = origin.unbind(-1)
-    inf = torch.full_like(dx, math.inf)
-
-    def plane(numerator, denominator, facing):
-        t = numerator / torch.where(denominator.abs() < 1e-9, torch.full_like(denominator, 1e-9), denominator)
-        return torch.where(facing & (t > 1e-4), t, inf)
-
-    t_room, surface = torch.stack([
-        plane(-oy, dy, dy < 0),  # floor
-        plane(-geometry.back_wall - oz, dz, dz < 0),  # back wall
-        plane(-geometry.side_wall - ox, dx, dx < 0),  # left wall
-        plane(geometry.side_wall - ox, dx, dx > 0),  # right wall
-    ], dim=-1).min(dim=-1)
+    t_room, surface = room_hits(origin, direction, geometry)
     normals = torch.tensor([[0, 1, 0], [0, 0, 1], [1, 0, 0], [-1, 0, 0]], dtype=dtype, device=device)
     lit = torch.clamp(dot3(normals, light), min=0.0)[surface]  # Lambert factor of each room pixel
 

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from mmphase_bench._version import __version__
+from mmphase_bench.data.devices import resolve_device as _resolve_device
 from mmphase_bench.data.exact_ops import scaled_add
 from mmphase_bench.data.stereo import (
     BLOCK, GENERATOR_VERSION, SPLITS, StereoConfig, block_generator, draw_block_latents, fingerprint,
@@ -223,16 +224,6 @@ def source_label(source) -> str:
     if isinstance(source, str) and source == "procedural":
         return "procedural"
     return f"official:{os.path.basename(os.fspath(source))}"
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device='cuda' was asked for but no CUDA device is available")
-    return resolved
 
 
 __all__ = ["StereoPairs", "PairBatch", "__version__"]
