@@ -77,6 +77,7 @@ def run_suites_list(args: argparse.Namespace) -> int:
 
 
 def run_models_list(args: argparse.Namespace) -> int:
+    from mmphase_bench.models.image_text import IMAGE_TEXT_MODELS
     from mmphase_bench.models.registry import REGISTRY
 
     import shutil
@@ -84,10 +85,13 @@ def run_models_list(args: argparse.Namespace) -> int:
 
     width = max(60, min(shutil.get_terminal_size().columns, 120))
     indent = " " * 28
-    for name, cls in REGISTRY.items():
-        lines = textwrap.wrap(first_sentence(cls.__doc__ or ""), width=width, initial_indent=f"{name:<20} {cls.family:<6} ",
-                              subsequent_indent=indent, break_on_hyphens=False) or [f"{name:<20} {cls.family}"]
-        print("\n".join(lines))
+    groups = (("spiked and stereo suites", REGISTRY), ("image-text suites (image x, caption y)", IMAGE_TEXT_MODELS))
+    for number, (title, models) in enumerate(groups):
+        print(("\n" if number else "") + f"# {title}")
+        for name, cls in models.items():
+            lines = textwrap.wrap(first_sentence(cls.__doc__ or ""), width=width, initial_indent=f"{name:<20} {cls.family:<6} ",
+                                  subsequent_indent=indent, break_on_hyphens=False) or [f"{name:<20} {cls.family}"]
+            print("\n".join(lines))
     return 0
 
 

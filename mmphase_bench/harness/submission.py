@@ -30,6 +30,7 @@ from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.models.interface import (
     FAMILIES, Submission, SubmissionDefaults, TaskSpec, ViewSpec, interface_problems, with_defaults,
 )
+from mmphase_bench.models.tokens import is_token_view
 from mmphase_bench.validation import safe_name_problem
 
 #: Samples in the batch of the pre-training check.
@@ -115,8 +116,8 @@ def check_submission(
                 problems.append(f"configure_optimizer() must return None or a torch.optim.Optimizer, returned {_describe(optimizer)}")
         if not model.closed_form:
             generator = torch.Generator().manual_seed(0)
-            x = torch.rand((CHECK_BATCH, *x_spec.shape), generator=generator).to(device)
-            y = torch.rand((CHECK_BATCH, *y_spec.shape), generator=generator).to(device)
+            x = _random_view(x_spec, generator).to(device)
+            y = _random_view(y_spec, generator).to(device)
             if task.kind == "classification":
                 labels = torch.arange(CHECK_BATCH, device=device) % task.n_outputs
             else:
@@ -141,6 +142,17 @@ def check_submission(
                                         f"embedding width {task.embedding_dim} (the probes compare equal widths)")
     if problems:
         raise SubmissionError(name, problems, "fails its check")
+
+
+def _random_view(spec: ViewSpec, generator: torch.Generator) -> torch.Tensor:
+    """A random batch of a view: uniform [0, 1) floats, or for a token view uniform token ids, each
+    sequence ending in padding after a random length (at least 2 tokens)."""
+    if not is_token_view(spec):
+        return torch.rand((CHECK_BATCH, *spec.shape), generator=generator)
+    length = spec.max_length
+    tokens = torch.randint(spec.vocab_size, (CHECK_BATCH, length), generator=generator)
+    ends = torch.randint(min(2, length), length + 1, (CHECK_BATCH, 1), generator=generator)
+    return torch.where(torch.arange(length)[None, :] < ends, tokens, torch.full_like(tokens, spec.pad_id))
 
 
 def _loss_problems(model: nn.Module, x, y, labels) -> list[str]:
@@ -219,14 +231,14 @@ def _hash_builtin(cls: type) -> str:
 
 def load_submission(spec: str) -> LoadedSubmission:
     """Resolve a short name, ``package.module:Class`` or ``path/to/file.py:Class``."""
-    from mmphase_bench.models.registry import REGISTRY
+    from mmphase_bench.models.registry import BUILTIN_MODELS
 
-    if spec in REGISTRY:
-        cls = REGISTRY[spec]
+    if spec in BUILTIN_MODELS:
+        cls = BUILTIN_MODELS[spec]
         return LoadedSubmission(spec, cls, f"builtin:{spec}", _hash_builtin(cls))
     if ":" not in spec:
         raise InputError(
-            f"model {spec!r} is neither a built-in model ({', '.join(REGISTRY)}) nor of the form "
+            f"model {spec!r} is neither a built-in model ({', '.join(BUILTIN_MODELS)}) nor of the form "
             "package.module:ClassName or path/to/model.py:ClassName"
         )
     target, class_name = spec.rsplit(":", 1)

@@ -175,13 +175,13 @@ def trusted_spec(source: str, source_hash: str, name: str, leaderboard: str | Pa
     no symlink) whose SHA-256 is the recorded ``source_hash``; and any source named in
     ``allow_sources``. Everything else, ``module:`` sources included, needs ``allow_sources``.
     """
-    from mmphase_bench.models.registry import REGISTRY
+    from mmphase_bench.models.registry import BUILTIN_MODELS
 
     leaderboard = Path(leaderboard)
     kind, _, rest = source.partition(":")
     hint = f"pass --allow-source {source!r} to run it"
     if kind == "builtin":
-        if rest not in REGISTRY:
+        if rest not in BUILTIN_MODELS:
             raise Untrusted(f"untrusted source {source!r}: no built-in model is named {rest!r}")
         if rest != name:
             raise Untrusted(f"untrusted source {source!r}: the built-in model is named {rest!r}, the results {name!r}")

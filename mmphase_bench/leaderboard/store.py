@@ -21,7 +21,7 @@ from mmphase_bench.io.atomic import write_text_atomic
 from mmphase_bench.leaderboard.integrity import (
     LEGACY_MANIFEST, MAX_RESULT_BYTES, integrity_problem, read_legacy_manifest, sha256_bytes,
 )
-from mmphase_bench.models.registry import REGISTRY
+from mmphase_bench.models.registry import BUILTIN_MODELS
 from mmphase_bench.validation import safe_name_problem
 
 RESULTS_DIR = "results"
@@ -104,7 +104,7 @@ def publishable_problem(result: ResultRecord | Mapping, *, legacy: bool = False)
 def builtin_source_problem(name: str, source: str) -> str | None:
     """Why a result's submission ``name`` and ``source`` do not agree about the built-in models, or
     None: a built-in's name is reserved for its own source, and a ``builtin:`` source for its name."""
-    if name in REGISTRY and source != f"builtin:{name}":
+    if name in BUILTIN_MODELS and source != f"builtin:{name}":
         return f"name {name!r} is a built-in model but the source is {source!r} (give the submission another `name`)"
     if source.startswith("builtin:") and source != f"builtin:{name}":
         return f"source {source!r} is a built-in model but the result is named {name!r}"

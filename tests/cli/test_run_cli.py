@@ -9,7 +9,8 @@ from mmphase_bench.cli.main import EXIT_BAD_INPUT, build_parser, main
 from mmphase_bench.cli.run import first_sentence
 from mmphase_bench.harness.scales import SCALES
 from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
-from mmphase_bench.models.registry import REGISTRY
+from mmphase_bench.models.image_text import IMAGE_TEXT_MODELS
+from mmphase_bench.models.registry import BUILTIN_MODELS, REGISTRY
 
 
 def test_run_writes_results_and_prints_the_summary(tmp_path, capsys):
@@ -67,15 +68,17 @@ def test_models_list(capsys):
     assert main(["models", "list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     entries = []  # a model's line and its indented continuation lines
+    headers = [line for line in lines if line.startswith("# ")]
     for line in lines:
         if line.startswith(" "):
             entries[-1] += " " + line.strip()
-        else:
+        elif line and not line.startswith("# "):
             entries.append(line)
-    assert len(entries) == len(REGISTRY) == 10
+    assert len(headers) == 2 and "image-text" in headers[1]
+    assert len(entries) == len(BUILTIN_MODELS) == len(REGISTRY) + len(IMAGE_TEXT_MODELS) == 14
     assert [entry.split()[:2] for entry in entries[:2]] == [["vicreg", "CA"], ["vicreg-bn", "CA"]]
     assert all(len(line) <= 120 for line in lines)
-    for entry, (name, cls) in zip(entries, REGISTRY.items()):
+    for entry, (name, cls) in zip(entries, BUILTIN_MODELS.items()):
         words = entry.split()
         assert words[0] == name and words[1] == cls.family
         description = entry.split(None, 2)[2]
