@@ -72,6 +72,24 @@ class ImageTextBatch:
         return int(self.label.shape[0])
 
 
+def image_to_tensor(image, size: int) -> torch.Tensor:
+    """float32 (3, size, size) in [0, 1] of a Pillow image or an (H, W[, C]) uint8 array: converted to
+    RGB, resized so the shorter side is ``size`` (bilinear, antialiased), centre-cropped to a square."""
+    import torchvision.transforms.v2.functional as TF
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    else:
+        array = np.asarray(image)
+        if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+            raise InputError(f"image must be a Pillow image or a uint8 (H, W[, 1|3|4]) array, got {array.dtype} {array.shape}")
+        array = np.asarray(Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array).convert("RGB"))
+    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32) / 255.0
+    tensor = TF.resize(tensor, size, antialias=True)
+    return TF.center_crop(tensor, [size, size]).clamp_(0.0, 1.0).contiguous()
+
+
 def _check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise InputTypeError(f"{name} must be True or False, got {value!r}")
@@ -219,6 +237,19 @@ class ImageTextPairs(Dataset):
         chosen = self._captions_of(index)[self.caption_choice(index)]
         return self.style.caption(chosen, self.style.draw(index))
 
+    def captions_at_epoch(self, indices, epoch: int) -> list[str]:
+        """The captions the items show in ``epoch`` (style description included), without rendering."""
+        epoch = check_int("epoch", epoch, minimum=0)
+        indices = self._check_indices(indices)
+        return [
+            self.style.caption(self._captions_of(int(i))[self.caption_choice(int(i), epoch)], self.style.draw(int(i)))
+            for i in indices
+        ]
+
+    def tokens_at_epoch(self, indices, epoch: int) -> torch.Tensor:
+        """int64 (B, max_length): the token ids of :meth:`captions_at_epoch`."""
+        return self.tokenizer.encode_batch(self.captions_at_epoch(indices, epoch))
+
     def batch(self, indices) -> ImageTextBatch:
         """The items at ``indices`` (any order, repeats allowed), rendered and styled in one pass."""
         indices = self._check_indices(indices)
@@ -282,4 +313,4 @@ class ImageTextPairs(Dataset):
         )
 
 
-__all__ = ["ImageTextPairs", "ImageTextBatch", "IMAGE_TEXT_VERSION", "SPLITS", "STYLE_VOCABULARY"]
+__all__ = ["ImageTextPairs", "ImageTextBatch", "image_to_tensor", "IMAGE_TEXT_VERSION", "SPLITS", "STYLE_VOCABULARY"]

@@ -24,7 +24,7 @@ from mmphase_bench.harness.results import (
 )
 from mmphase_bench.harness.scales import Scale
 from mmphase_bench.harness.submission import LoadedSubmission, check_submission, load_submission
-from mmphase_bench.harness.suites import Cell, Suite, estimate_placement, get_suite
+from mmphase_bench.harness.suites import Cell, Suite, estimate_placement, get_suite, save_suite_tokenizer
 from mmphase_bench.harness.training import embed_split, train
 from mmphase_bench.io.atomic import write_text_atomic
 from mmphase_bench.io.locks import exclusive_lock
@@ -174,6 +174,7 @@ def run_benchmark(config: RunConfig) -> list[dict]:
     """
     suite = get_suite(config.suite)
     scale = suite.scale(config.scale)
+    save_suite_tokenizer(suite, config.out)
     device = resolve_device(config.device)
     cells = suite.cells if not config.cells else tuple(suite.cell(name) for name in config.cells)
     if not config.seeds:

@@ -65,6 +65,8 @@ class Suite:
     #: (a suite whose encoders cost more per step can train on fewer pairs); part of every result's
     #: protocol through ``Scale.to_dict()``
     scale_overrides: dict[str, dict] = field(default_factory=dict)
+    #: the caption tokenizer of an image-text suite (its fingerprint is in every cell's config)
+    tokenizer: object = field(default=None, repr=False)
 
     def scale(self, name: str) -> Scale:
         """The scale ``name`` as this suite runs it (:data:`~mmphase_bench.harness.scales.SCALES` with
@@ -162,13 +164,109 @@ def _shapes3d_suite() -> Suite:
                          PROTOCOL_VERSIONS["paper"])
 
 
-SUITE_BUILDERS = {"spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "stereo-shapes3d": _shapes3d_suite}
+# ------------------------------------------------------------------------------ image-text suites
+
+#: Training epochs whose captions a training split holds (``SplitData.y_epochs``; cycled beyond): one
+#: per caption of a captioned-scenes item.
+CAPTION_EPOCHS = 5
+#: Per-scale settings of the image-text suites (:attr:`Suite.scale_overrides`): a ResNet-18 step costs
+#: about 20 times a conv-encoder step, so ``small`` trains on 2,000 pairs for 3 epochs (about 3 CPU
+#: minutes per result for the image models, 1 for text-to-image).
+IMAGE_TEXT_SCALES = {
+    "smoke": {"n_train": 128, "n_val": 64, "n_test": 64, "max_epochs": 2, "patience": 2, "probe_sizes": (32, 64, 128)},
+    "small": {"n_train": 2000, "n_val": 500, "n_test": 1000, "max_epochs": 3, "patience": 3,
+              "probe_sizes": (100, 500, 2000)},
+}
+#: Image side of the image-text suites (the ResNet-18's standard stem).
+IMAGE_TEXT_SIZE = 64
+
+
+def _image_text_split_factory(make_dataset: Callable):
+    """``make_split`` of an image-text suite: images (n, 3, S, S) float32 as x, caption tokens
+    (n, L) int64 as y (the training split also holds :data:`CAPTION_EPOCHS` epochs of captions),
+    labels, and the floating-point latents (the style's intensities and the data set's own)."""
+
+    def make(cell: Cell, split: str, n: int, seed: int) -> SplitData:
+        dataset = make_dataset(cell, split, n, seed)
+        images, tokens, labels, latents = [], [], [], {}
+        for batch in dataset.batches(256):
+            images.append(batch.images)
+            tokens.append(batch.tokens)
+            labels.append(batch.label)
+            for key, value in batch.latents.items():
+                if value.is_floating_point():
+                    latents.setdefault(key, []).append(value.numpy().reshape(value.shape[0], -1))
+        y = torch.cat(tokens)
+        y_epochs = None
+        if split == "train":
+            indices = np.arange(len(dataset))
+            y_epochs = (y, *(dataset.tokens_at_epoch(indices, epoch) for epoch in range(1, CAPTION_EPOCHS)))
+        return SplitData(
+            torch.cat(images), y, torch.cat(labels), {key: np.concatenate(parts) for key, parts in latents.items()},
+            dataset.fingerprint, y_epochs,
+        )
+
+    return make
+
+
+def _image_text_cells(grid: dict, options: dict, data_protocol: str, tokenizer) -> tuple[Cell, ...]:
+    # The data protocol and the tokenizer's fingerprint are part of each cell's config, so of every
+    # result's protocol hash: another vocabulary is another benchmark.
+    return tuple(
+        Cell(name, {"style_strength": spec.style_strength, "style_jitter": spec.style_jitter, "style_in_caption": True,
+                    **options, "data_protocol": data_protocol, "tokenizer": tokenizer.fingerprint})
+        for name, spec in grid.items()
+    )
+
+
+def _captioned_scenes_suite() -> Suite:
+    from mmphase_bench.data.captioned_scenes import BENCHMARK_GRID, PROTOCOL_VERSION, CaptionedScenes
+
+    options = {"label": "shape", "two_objects": 0.3, "image_size": IMAGE_TEXT_SIZE}
+    tokenizer = CaptionedScenes(n=1, **options).tokenizer  # the grammar's vocabulary: the same for every cell
+
+    def make_dataset(cell: Cell, split: str, n: int, seed: int):
+        config = cell.config
+        return CaptionedScenes(
+            split=split, n=n, seed=seed, style_strength=config["style_strength"], style_jitter=config["style_jitter"],
+            style_in_caption=config["style_in_caption"], tokenizer=tokenizer, **options,
+        )
+
+    return Suite(
+        "captioned-scenes",
+        "captioned 3D scenes (offline) under the style nuisance of the image-caption experiment (4 shapes, top-1 probe)",
+        TaskSpec("classification", 4), ViewSpec((3, IMAGE_TEXT_SIZE, IMAGE_TEXT_SIZE), kind="image"),
+        TokenSpec.for_tokenizer(tokenizer), _image_text_cells(BENCHMARK_GRID, options, PROTOCOL_VERSION, tokenizer),
+        _image_text_split_factory(make_dataset), placement_pca=100, scale_overrides=IMAGE_TEXT_SCALES,
+        tokenizer=tokenizer,
+    )
+
+
+SUITE_BUILDERS = {
+    "spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "stereo-shapes3d": _shapes3d_suite,
+    "captioned-scenes": _captioned_scenes_suite,
+}
+#: Suites whose pairs are an image view and a caption (token) view.
+IMAGE_TEXT_SUITES = ("captioned-scenes",)
 
 
 def get_suite(name: str) -> Suite:
     if name not in SUITE_BUILDERS:
         raise InputError(f"suite must be one of {', '.join(SUITE_BUILDERS)}; got {name!r}")
     return SUITE_BUILDERS[name]()
+
+
+def save_suite_tokenizer(suite: Suite, out) -> "Path | None":
+    """Write the suite's tokenizer to ``out/<suite>/_tokenizer/<fingerprint>.json`` (once; atomic),
+    next to the results it tokenized; returns the path (None for suites without one)."""
+    from pathlib import Path
+
+    if suite.tokenizer is None:
+        return None
+    path = Path(out) / suite.name / "_tokenizer" / f"{suite.tokenizer.fingerprint[:16]}.json"
+    if not path.is_file():
+        suite.tokenizer.save(path)
+    return path
 
 
 #: Keys of a placement record copied from ``PhaseEstimate.to_dict()`` (the chosen signal rule's).

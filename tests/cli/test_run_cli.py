@@ -100,7 +100,7 @@ def test_suites_list(capsys):
         assert f"\n{name}: " in f"\n{printed}"
         for cell in get_suite(name).cells:
             assert cell.name in printed
-    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d"}
+    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes"}
     assert "exact: Delta_CA 2.98, Delta_CP 4.52, both" in printed
     assert "placement estimated per scale" in printed
     scales = printed.split("\nscales:\n", 1)[1]

@@ -139,3 +139,14 @@ def test_index_errors_and_repr():
         data.batch([0.5])
     text = repr(data)
     assert text.startswith("TinyPairs(split='train', n=10, style_strength=0.2") and "1 style groups per image" in text
+
+
+def test_captions_and_tokens_of_any_epoch_without_rendering():
+    data = TinyPairs(style_strength=0.5)
+    data.set_epoch(2)
+    shown = data.batch(np.arange(10))
+    assert data.captions_at_epoch(np.arange(10), 2) == shown.captions
+    assert torch.equal(data.tokens_at_epoch(np.arange(10), 2), shown.tokens)
+    assert data.captions_at_epoch([3], 0) != data.captions_at_epoch([3], 2) or data.caption_choice(3, 0) == data.caption_choice(3, 2)
+    with pytest.raises(InputError, match="epoch"):
+        data.tokens_at_epoch([0], -1)
