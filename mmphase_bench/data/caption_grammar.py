@@ -76,6 +76,8 @@ ROOM_PHRASES = ("in a {wall} room with a {floor} floor", "in a room with {wall} 
 SECOND_PHRASES = ("next to a smaller {np}", "beside a smaller {np}", "and a smaller {np}", "with a smaller {np} nearby")
 VERBS = ("stands", "sits", "rests", "is")
 OPENERS = ("a picture of", "an image of", "a render of", "a view of")
+#: The main object's noun in a caption that does not name its shape (``name_label=False``, label "shape").
+GENERIC_NOUNS = ("object", "thing", "shape")
 #: Word-order templates. Slots: {np} "a small red cube", {the_np} "the small red cube", {where} the
 #: position / depth phrase (may be empty), {room}, {second} (may be empty), {verb}, {opener}. The
 #: second object always comes after the main object's position, so that position is not ambiguous.
@@ -128,10 +130,12 @@ def _pick(uniform: float, options: tuple):
     return options[min(int(uniform * len(options)), len(options) - 1)]
 
 
-def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "shape") -> str:
+def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "shape", name_label: bool = True) -> str:
     """One caption of ``scene`` drawn with ``rng`` (lower case; words, spaces and commas).
 
-    The label factor's clause is always present; size, colour, position, depth and the room each
+    The label factor's clause is always present (``name_label=False``: always absent; for the shape
+    the noun becomes one of :data:`GENERIC_NOUNS`, drawn with the same number, so every other word
+    of the caption is the one ``name_label=True`` writes); size, colour, position, depth and the room each
     appear with probability :data:`CLAUSE_PROBABILITY`; the second object, when there is one, is
     always mentioned (with its colour with probability 1/2). A caption longer than
     :data:`MAX_WORDS` words loses its optional clauses (room, then depth, then size, then colour)
@@ -142,10 +146,12 @@ def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "
     include = {name: next(u) < CLAUSE_PROBABILITY for name in ("size", "colour", "position", "depth", "room")}
     required = {"size": label == "size", "colour": label == "object_colour", "position": label == "position"}
     for name, needed in required.items():
-        include[name] |= needed
+        if needed:
+            include[name] = bool(name_label)
     size = _pick(next(u), SIZE_SYNONYMS[SIZE_NAMES[scene.size]])
     colour = _pick(next(u), COLOUR_SYNONYMS[COLOUR_NAMES[scene.colour]])
-    noun = _pick(next(u), SHAPE_SYNONYMS[SHAPE_NAMES[scene.shape]])
+    noun_draw = next(u)
+    noun = _pick(noun_draw, SHAPE_SYNONYMS[SHAPE_NAMES[scene.shape]] if name_label or label != "shape" else GENERIC_NOUNS)
     position = _pick(next(u), POSITION_SYNONYMS[POSITION_NAMES[scene.position]])
     depth = _pick(next(u), DEPTH_SYNONYMS[DEPTH_NAMES[scene.depth]])
     floor, wall = COLOUR_NAMES[scene.floor_colour], COLOUR_NAMES[scene.wall_colour]
@@ -159,8 +165,10 @@ def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "
         colour_word = f"{COLOUR_NAMES[scene.second_colour]} " if scene.second_colour is not None and second_coloured else ""
         second = second_phrase.format(np=colour_word + second_noun)
     template, verb, opener = _pick(next(u), TEMPLATES), _pick(next(u), VERBS), _pick(next(u), OPENERS)
-    if template.startswith("{the_np} {verb}"):
+    if template.startswith("{the_np} {verb}") and (name_label or label != "position"):
         include["position"] = True  # "the red cube stands on the left", never "the red cube is"
+    elif template.startswith("{the_np} {verb}"):
+        include["depth"] = True  # the position is not named: "the red cube stands at the back"
 
     def compose() -> str:
         bare = " ".join(word for word, shown in ((size, include["size"]), (colour, include["colour"]), (noun, True)) if shown)
@@ -186,13 +194,14 @@ def caption(scene: SceneDescription, rng: np.random.Generator, *, label: str = "
     return text
 
 
-def captions(scene: SceneDescription, rng: np.random.Generator, count: int, *, label: str = "shape", tries: int = 8) -> list[str]:
+def captions(scene: SceneDescription, rng: np.random.Generator, count: int, *, label: str = "shape", tries: int = 8,
+             name_label: bool = True) -> list[str]:
     """``count`` captions of ``scene``, distinct when the grammar allows (at most ``tries * count`` draws)."""
     if count < 1:
         raise InputError(f"captions_per_item must be >= 1, got {count}")
     found: list[str] = []
     for _ in range(tries * count):
-        text = caption(scene, rng, label=label)
+        text = caption(scene, rng, label=label, name_label=name_label)
         if text not in found:
             found.append(text)
             if len(found) == count:
@@ -219,6 +228,7 @@ def vocabulary_phrases() -> list[str]:
         for options in table.values():
             phrases.extend(options)
     slot = re.compile(r"\{[a-z_]+\}")
+    phrases.extend(GENERIC_NOUNS)
     for group in (FLOOR_PHRASES, WALL_PHRASES, ROOM_PHRASES, SECOND_PHRASES, VERBS, OPENERS, TEMPLATES):
         phrases.extend(_SPACES.sub(" ", slot.sub(" ", phrase)).strip() for phrase in group)
     phrases.extend(("a", "an", "the"))

@@ -20,7 +20,9 @@ seeded by (seed, split, index) alone::
                    than the main object's, placed so the two footprints do not overlap
 
 The captions (five per item, from a second generator of (seed, split, index)) come from
-:mod:`mmphase_bench.data.caption_grammar`; they always name the label factor. The style nuisance
+:mod:`mmphase_bench.data.caption_grammar`; each names the label factor with probability
+``label_mention`` (independently per caption; 1 by default), and otherwise leaves it out (the shape's
+noun becomes "object", "thing" or "shape"). The style nuisance
 (paper protocol, :mod:`mmphase_bench.data.style`) and the tokenizer are the base class's
 (:class:`~mmphase_bench.data.image_text.ImageTextPairs`). The tokenizer, when not given, is fitted
 on the grammar's whole vocabulary (:func:`~mmphase_bench.data.caption_grammar.vocabulary_phrases`)
@@ -52,6 +54,7 @@ SPLITS = ("train", "val", "test")
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 _SALT_SCENE = 0x5CE7E
 _SALT_CAPTIONS = 0xCA971
+_SALT_MENTION = 0x3E471
 #: The 3D Shapes room seen from further away, so that three positions and two objects fit in the view.
 SCENE = SceneGeometry(camera_distance=6.5, camera_height=2.8, look_at_height=0.9, field_of_view=38.0)
 #: HSV hue of each named colour (:data:`~mmphase_bench.data.caption_grammar.COLOUR_NAMES`).
@@ -296,7 +299,9 @@ class CaptionedScenes(ImageTextPairs):
     ``split`` "train", "val" or "test" (disjoint generators); ``n`` items; ``label`` the target factor:
     "shape" (cube, cylinder, sphere, capsule; the default), "object_colour" (8 names), "size"
     (small, medium, large) or "position" (left, centre, right); ``two_objects`` the probability that an
-    item shows a second, smaller object. ``style_strength``, ``style_jitter``, ``style_in_caption``,
+    item shows a second, smaller object; ``label_mention`` the probability that a caption names the
+    label (otherwise it describes the object without it: "a red object", as a COCO caption need not
+    name the dominant category; 1 by default). ``style_strength``, ``style_jitter``, ``style_in_caption``,
     ``image_size``, ``seed``, ``tokenizer``, ``max_length`` and ``min_frequency`` are those of
     :class:`~mmphase_bench.data.image_text.ImageTextPairs` (the style nuisance of Kamai et al. 2026).
     ``device`` is where the scenes are ray-cast. Item i depends only on (seed, split, i): the same
@@ -324,6 +329,7 @@ class CaptionedScenes(ImageTextPairs):
         n: int = 10_000,
         label: str = "shape",
         two_objects: float = 0.0,
+        label_mention: float = 1.0,
         style_strength: float = 0.2,
         style_jitter: float = 0.0,
         style_in_caption: bool = True,
@@ -338,6 +344,7 @@ class CaptionedScenes(ImageTextPairs):
         self.n = check_int("n", n, minimum=1)
         self.label = check_choice("label", label, LABELS)
         self.two_objects = check_float("two_objects", two_objects, minimum=0.0, maximum=1.0)
+        self.label_mention = check_float("label_mention", label_mention, minimum=0.0, maximum=1.0)
         self.seed = check_int("seed", seed, minimum=0)
         self.min_frequency = check_int("min_frequency", min_frequency, minimum=1)
         self.image_size = check_int("image_size", image_size, minimum=8, maximum=1024)
@@ -394,10 +401,28 @@ class CaptionedScenes(ImageTextPairs):
         if found is None:
             if len(self._caption_cache) >= _CACHE_ITEMS:
                 self._caption_cache.clear()
-            rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index, _SALT_CAPTIONS])
-            description = describe(self.scene(index), self.has_second_object(index))
-            found = self._caption_cache[index] = grammar.captions(description, rng, CAPTIONS_PER_ITEM, label=self.label)
+            found = self._caption_cache[index] = self._write_captions(index)
         return list(found)
+
+    def label_named(self, index: int) -> np.ndarray:
+        """bool (:data:`CAPTIONS_PER_ITEM`,): which of the item's captions name its label (each with
+        probability ``label_mention``, from its own generator)."""
+        index = self._check_index(index)
+        draws = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index, _SALT_MENTION]).random(CAPTIONS_PER_ITEM)
+        return draws < self.label_mention
+
+    def _write_captions(self, index: int) -> list[str]:
+        """Caption k is drawn by :func:`~mmphase_bench.data.caption_grammar.captions` with or without
+        the label (:meth:`label_named`); both kinds come from the item's caption generator, so with
+        ``label_mention=1`` the captions are those of the grammar alone."""
+        rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index, _SALT_CAPTIONS])
+        description = describe(self.scene(index), self.has_second_object(index))
+        named = self.label_named(index)
+        if named.all():
+            return grammar.captions(description, rng, CAPTIONS_PER_ITEM, label=self.label)
+        with_label = grammar.captions(description, rng, CAPTIONS_PER_ITEM, label=self.label)
+        without = grammar.captions(description, rng, CAPTIONS_PER_ITEM, label=self.label, name_label=False)
+        return [with_label[k] if named[k] else without[k] for k in range(CAPTIONS_PER_ITEM)]
 
     def _label_of(self, index: int) -> int:
         scene = self.scene(index)
@@ -413,7 +438,7 @@ class CaptionedScenes(ImageTextPairs):
     def _source_description(self) -> dict:
         return {
             "dataset": self.dataset_name, "protocol": PROTOCOL_VERSION, "grammar_version": grammar.GRAMMAR_VERSION,
-            "label": self.label, "two_objects": self.two_objects, "n": self.n, "captions_per_item": CAPTIONS_PER_ITEM,
+            "label": self.label, "two_objects": self.two_objects, "label_mention": self.label_mention, "n": self.n, "captions_per_item": CAPTIONS_PER_ITEM,
             "scene": asdict(self.geometry), "device_type": self.device.type,
         }
 

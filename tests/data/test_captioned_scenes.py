@@ -193,3 +193,35 @@ def test_index_errors():
         data.scene(4)
     with pytest.raises(InputError, match="index"):
         data.scene("1")
+
+
+def test_label_mention_leaves_the_label_out_of_some_captions():
+    full, partial = _scenes(n=80), _scenes(n=80, label_mention=0.4)
+    named = np.array([partial.label_named(i) for i in range(80)])
+    assert 0.3 < named.mean() < 0.5 and full.label_mention == 1.0
+    generic = 0
+    for i in range(80):
+        value = partial._label_of(i)
+        for k, text in enumerate(partial._captions_of(i)):
+            mentions = any(_contains(text, p) for p in grammar.label_phrases("shape", value))
+            if named[i, k]:
+                assert mentions
+            else:  # the main object's noun is generic (a second object may still be named)
+                generic += any(_contains(text, noun) for noun in grammar.GENERIC_NOUNS)
+                assert not mentions or partial.has_second_object(i)
+    assert generic == int((~named).sum())
+    assert full._captions_of(5) == _scenes(n=80, label_mention=1.0)._captions_of(5)
+    assert partial.fingerprint != full.fingerprint
+    unknown = partial.tokenizer.id_of("<unk>")
+    assert all(unknown not in partial.tokenizer.encode(partial.caption(i)) for i in range(80))
+    with pytest.raises(InputError, match="label_mention"):
+        _scenes(label_mention=1.5)
+
+
+@pytest.mark.parametrize("label", ["object_colour", "size", "position"])
+def test_captions_without_the_label_do_not_name_it(label):
+    data = _scenes(n=40, label=label, label_mention=0.0)
+    for i in range(40):
+        value = data._label_of(i)
+        assert not any(_contains(text, p) for text in data._captions_of(i) for p in grammar.label_phrases(label, value)
+                       if label != "object_colour" or not data.has_second_object(i))
