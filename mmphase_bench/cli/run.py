@@ -19,6 +19,8 @@ def register(commands) -> None:
     run.add_argument("--scale", default="small", choices=tuple(SCALES), help="the size of the runs (default small)")
     run.add_argument("--seeds", type=seed_list, default=(0, 1, 2), help="comma-separated seeds (default 0,1,2)")
     run.add_argument("--out", type=Path, default=Path("runs"), help="results folder (default runs/)")
+    run.add_argument("--data-root", type=Path, default=None,
+                     help="the data folder of a suite read from files (coco: the folder with annotations/, train2017/, val2017/)")
     run.add_argument("--device", type=device_name(auto=True), default="auto", help="auto (CUDA when present), cpu or cuda[:N]")
     run.add_argument("--wall-clock-limit", type=positive_seconds, default=None, metavar="SECONDS",
                      help="stop any one training after this long; such a result is marked incomplete, "
@@ -42,7 +44,7 @@ def run_run(args: argparse.Namespace) -> int:
     config = RunConfig(
         models=args.model, suite=args.suite, cells=args.cells,
         scale=args.scale, seeds=args.seeds, out=args.out, device=args.device, progress=sys.stderr.isatty(),
-        wall_clock_limit_s=args.wall_clock_limit,
+        wall_clock_limit_s=args.wall_clock_limit, data_root=args.data_root,
     )
     from mmphase_bench.harness.results import ResultRecord
 
@@ -58,9 +60,12 @@ def run_run(args: argparse.Namespace) -> int:
 
 def run_suites_list(args: argparse.Namespace) -> int:
     from mmphase_bench.harness.scales import SCALES
-    from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
+    from mmphase_bench.harness.suites import DATA_ROOT_SUITES, SUITE_BUILDERS, get_suite, suite_cell_names
 
     for name in SUITE_BUILDERS:
+        if name in DATA_ROOT_SUITES:
+            print(f"{name}: read from files (run with --data-root); cells: {', '.join(suite_cell_names(name))}")
+            continue
         suite = get_suite(name)
         print(f"{suite.name}: {suite.description}")
         print(f"  task: {suite.task.kind} ({suite.task.n_outputs} {'classes' if suite.task.kind == 'classification' else 'targets'}); "

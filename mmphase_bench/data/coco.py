@@ -8,7 +8,9 @@ Reads the official layout under ``root`` (users bring their own copy; nothing is
 
 Label (the paper's protocol): the *dominant* object, the category of the largest box (bounding-box
 area ``w h``; ties go to the smaller annotation id) among the 80 categories, numbered 0..79 in order
-of category id. Images without any box, and images without any caption, are skipped and counted
+of category id. ``dominant_by="segment_area"`` ranks the annotations by their ``area`` field (the
+segmentation mask's area) instead, as the authors' code does (github IlayMalinyak/mm_align_vs_pred,
+``src/coco/data.py``); the two disagree on some images. Images without any box, and images without any caption, are skipped and counted
 (:attr:`CocoStylePairs.skipped`). Each image shows one of its captions per epoch, chosen by seed,
 prefixed with its style's description (the base class, :class:`~mmphase_bench.data.image_text.ImageTextPairs`).
 
@@ -29,6 +31,7 @@ files with pycocotools instead of :mod:`json`; the same checks run on what it re
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -48,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "coco-style/1"
 BACKENDS = ("json", "pycocotools")
+#: How the dominant object is chosen: the largest box (the paper's text) or the largest segment area (the authors' code).
+DOMINANT_RULES = ("box", "segment_area")
 #: Images whose id is 0 modulo this form the "val" split (held out of train<year>).
 HOLD_OUT_MODULUS = 20
 _SALT_SUBSAMPLE = 0xC0C0
@@ -133,9 +138,11 @@ def read_captions(path: Path, backend: str = "json") -> tuple[dict[int, str], di
     return files, captions
 
 
-def read_dominant_categories(path: Path, backend: str = "json") -> tuple[tuple[str, ...], dict[int, int]]:
+def read_dominant_categories(path: Path, backend: str = "json", dominant_by: str = "box") -> tuple[tuple[str, ...], dict[int, int]]:
     """``(category names in id order, dominant category index of each image id with a box)`` of an
-    ``instances_*.json``: the category of the box of largest ``w h`` (ties: the smaller annotation id)."""
+    ``instances_*.json``: the category of the annotation of largest box ``w h`` (``dominant_by="box"``)
+    or largest ``area`` field (``"segment_area"``); ties: the smaller annotation id."""
+    check_choice("dominant_by", dominant_by, DOMINANT_RULES)
     payload = read_annotation_file(path, backend)
     categories = {}
     for k, record in enumerate(_records(path, payload, "categories")):
@@ -159,10 +166,30 @@ def read_dominant_categories(path: Path, backend: str = "json") -> tuple[tuple[s
         annotation_id = record.get("id", k)
         if not _is_int(annotation_id):
             raise FileFormatError(f"{path}: {where}.id must be an integer, got {annotation_id!r}")
-        key = (-float(box[2]) * float(box[3]), annotation_id, index[category])
+        if dominant_by == "box":
+            size = float(box[2]) * float(box[3])
+        else:
+            size = float(_field(path, where, record, "area", lambda v: _is_number(v) and v >= 0, "a number >= 0"))
+        key = (-size, annotation_id, index[category])
         if image_id not in best or key < best[image_id]:
             best[image_id] = key
     return tuple(categories[c] for c in order), {image_id: key[2] for image_id, key in best.items()}
+
+
+def _read_annotations(captions_path: Path, instances_path: Path, backend: str, dominant_by: str):
+    """:func:`read_captions` and :func:`read_dominant_categories` of a split, parsed once per process
+    while the files are unchanged (train2017's instances file takes seconds and gigabytes to parse,
+    and a benchmark run builds several data sets of the same split)."""
+    stamps = tuple((path.stat().st_size, path.stat().st_mtime_ns) if path.is_file() else None
+                   for path in (captions_path, instances_path))
+    return _read_annotations_cached(str(captions_path), str(instances_path), backend, dominant_by, stamps)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_annotations_cached(captions_path: str, instances_path: str, backend: str, dominant_by: str, stamps):
+    files, captions = read_captions(Path(captions_path), backend)
+    names, dominant = read_dominant_categories(Path(instances_path), backend, dominant_by)
+    return files, captions, names, dominant
 
 
 def _decode_image(path: Path, size: int) -> torch.Tensor:
@@ -183,7 +210,8 @@ class CocoStylePairs(ImageTextPairs):
 
     ``root`` holds ``annotations/`` and the image folders (module docstring); ``split`` "train", "val"
     (held out of train<year>) or "test" (val<year>); ``year`` 2014 or 2017; ``n`` a seeded subsample
-    (None: all usable images); ``backend`` "json" or "pycocotools". The style arguments, ``seed``,
+    (None: all usable images); ``backend`` "json" or "pycocotools"; ``dominant_by`` "box" or
+    "segment_area" (module docstring). The style arguments, ``seed``,
     ``tokenizer``, ``max_length`` and ``min_frequency`` are those of
     :class:`~mmphase_bench.data.image_text.ImageTextPairs`. ``image_size`` S in pixels (default 224).
     """
@@ -206,6 +234,7 @@ class CocoStylePairs(ImageTextPairs):
         min_frequency: int = 5,
         n: int | None = None,
         backend: str = "json",
+        dominant_by: str = "box",
     ):
         if not isinstance(root, (str, os.PathLike)):
             raise InputTypeError(f"root must be a path, got {type(root).__name__}")
@@ -216,6 +245,7 @@ class CocoStylePairs(ImageTextPairs):
         if self.year not in (2014, 2017):
             raise InputError(f"year must be 2014 or 2017, got {self.year}")
         self.backend = check_choice("backend", backend, BACKENDS)
+        self.dominant_by = check_choice("dominant_by", dominant_by, DOMINANT_RULES)
         split = check_choice("split", split, ("train", "val", "test"))
         seed = check_int("seed", seed, minimum=0)
         if n is not None:
@@ -240,9 +270,10 @@ class CocoStylePairs(ImageTextPairs):
         return self.root / "annotations" / f"{kind}_{source_split or self.source_split}.json"
 
     def _usable_images(self, split: str) -> tuple[list[CocoImage], tuple[str, ...]]:
-        files, captions = read_captions(self._annotation("captions"), self.backend)
+        files, captions, names, dominant = _read_annotations(
+            self._annotation("captions"), self._annotation("instances"), self.backend, self.dominant_by,
+        )
         self._train_captions = captions if split != "test" else None
-        names, dominant = read_dominant_categories(self._annotation("instances"), self.backend)
         images = []
         for image_id in sorted(files):
             if split != "test" and (image_id % HOLD_OUT_MODULUS == 0) != (split == "val"):
@@ -291,6 +322,7 @@ class CocoStylePairs(ImageTextPairs):
     def _source_description(self) -> dict:
         return {
             "dataset": "coco", "protocol": PROTOCOL_VERSION, "year": self.year, "source_split": self.source_split,
+            "dominant_by": self.dominant_by,
             "hold_out_modulus": HOLD_OUT_MODULUS, "n": len(self.images), "n_requested": self.n_requested,
             "items_sha256": _items_digest(self.images),
             "annotations": {kind: _file_digest(self._annotation(kind)) for kind in ("captions", "instances")},

@@ -46,6 +46,8 @@ class RunConfig:
     progress: bool = False
     #: a guard, not part of the protocol: training stopped by it gives an ``incomplete`` result
     wall_clock_limit_s: float | None = None
+    #: the data folder of a suite read from files (coco); None for the generated suites
+    data_root: Path | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -172,7 +174,7 @@ def run_benchmark(config: RunConfig) -> list[dict]:
     same ``out`` folder share the cells: a result another process is training is skipped at first
     and picked up (reused, or trained if that process died) at the end.
     """
-    suite = get_suite(config.suite)
+    suite = get_suite(config.suite, config.data_root)
     scale = suite.scale(config.scale)
     save_suite_tokenizer(suite, config.out)
     device = resolve_device(config.device)

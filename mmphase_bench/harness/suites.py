@@ -245,17 +245,74 @@ def _captioned_scenes_suite() -> Suite:
     )
 
 
+#: Image side of the coco suite: the authors' 224 x 224 crops (a GPU suite).
+COCO_IMAGE_SIZE = 224
+
+
+def _coco_suite(data_root=None) -> Suite:
+    from mmphase_bench.data.captioned_scenes import BENCHMARK_GRID
+    from mmphase_bench.data.coco import PROTOCOL_VERSION, CocoStylePairs
+
+    if data_root is None:
+        raise InputError("data_root: the coco suite reads MS-COCO 2017 from disk; pass data_root, the folder that "
+                         "holds annotations/, train2017/ and val2017/ (nothing is downloaded)")
+    # The authors' vocabulary rule: words seen at least 3 times in the training captions, at most
+    # 10,000 of them; captions of up to 64 tokens.
+    options = {"year": 2017, "image_size": COCO_IMAGE_SIZE, "dominant_by": "box"}
+    training = CocoStylePairs(data_root, split="train", style_strength=0.0, min_frequency=3, max_length=64, **options)
+    tokenizer = training.tokenizer
+    if tokenizer.vocab_size > 10_000:
+        from mmphase_bench.data.image_text import STYLE_VOCABULARY
+        from mmphase_bench.data.tokenizer import WordTokenizer
+
+        tokenizer = WordTokenizer.fit(training._training_captions(), min_frequency=3, max_length=64, max_size=10_000,
+                                      include=STYLE_VOCABULARY)
+
+    def make_dataset(cell: Cell, split: str, n: int, seed: int):
+        config = cell.config
+        return CocoStylePairs(
+            data_root, split=split, n=n, seed=seed, style_strength=config["style_strength"],
+            style_jitter=config["style_jitter"], style_in_caption=config["style_in_caption"], tokenizer=tokenizer, **options,
+        )
+
+    return Suite(
+        "coco", "MS-COCO 2017 image-caption pairs under the style nuisance (80 dominant-object classes, top-1 probe)",
+        TaskSpec("classification", training.n_classes), ViewSpec((3, COCO_IMAGE_SIZE, COCO_IMAGE_SIZE), kind="image"),
+        TokenSpec.for_tokenizer(tokenizer), _image_text_cells(BENCHMARK_GRID, options, PROTOCOL_VERSION, tokenizer),
+        _image_text_split_factory(make_dataset), placement_pca=100, scale_overrides={}, tokenizer=tokenizer,
+    )
+
+
 SUITE_BUILDERS = {
     "spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "stereo-shapes3d": _shapes3d_suite,
-    "captioned-scenes": _captioned_scenes_suite,
+    "captioned-scenes": _captioned_scenes_suite, "coco": _coco_suite,
 }
 #: Suites whose pairs are an image view and a caption (token) view.
-IMAGE_TEXT_SUITES = ("captioned-scenes",)
+IMAGE_TEXT_SUITES = ("captioned-scenes", "coco")
+#: Suites read from files a user has (``data_root``); the others are generated.
+DATA_ROOT_SUITES = ("coco",)
+#: The downstream task kind of every suite, known without building it (a file-backed suite needs its files).
+SUITE_TASK_KINDS = {"spiked": "regression", "stereo-dsprites": "classification", "stereo-shapes3d": "classification",
+                    "captioned-scenes": "classification", "coco": "classification"}
 
 
-def get_suite(name: str) -> Suite:
+def suite_cell_names(name: str) -> tuple[str, ...]:
+    """The cell names of suite ``name``, without its files for a file-backed suite."""
+    if name in DATA_ROOT_SUITES:
+        from mmphase_bench.data.captioned_scenes import BENCHMARK_GRID
+
+        return tuple(BENCHMARK_GRID)
+    return tuple(cell.name for cell in get_suite(name).cells)
+
+
+def get_suite(name: str, data_root=None) -> Suite:
+    """The suite ``name``; ``data_root`` is the data folder of a file-backed suite (:data:`DATA_ROOT_SUITES`)."""
     if name not in SUITE_BUILDERS:
         raise InputError(f"suite must be one of {', '.join(SUITE_BUILDERS)}; got {name!r}")
+    if name in DATA_ROOT_SUITES:
+        return SUITE_BUILDERS[name](data_root)
+    if data_root is not None:
+        raise InputError(f"data_root: suite {name!r} is generated and reads no files; data_root is for {', '.join(DATA_ROOT_SUITES)}")
     return SUITE_BUILDERS[name]()
 
 

@@ -68,9 +68,9 @@ def read_legacy_manifest(root: str | Path) -> dict[str, str]:
 
 @lru_cache(maxsize=None)
 def _suite_kind(suite: str) -> str | None:
-    from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
+    from mmphase_bench.harness.suites import SUITE_TASK_KINDS
 
-    return get_suite(suite).task.kind if suite in SUITE_BUILDERS else None
+    return SUITE_TASK_KINDS.get(suite)
 
 
 def task_kind(record: ResultRecord) -> str:

@@ -95,7 +95,7 @@ def _placement_problem(placement: Any, where: str) -> str | None:
 
 def _document_problem(document: Any) -> str | None:
     from mmphase_bench.harness.scales import SCALES
-    from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
+    from mmphase_bench.harness.suites import SUITE_BUILDERS, suite_cell_names
 
     if not isinstance(document, dict):
         return "must be a JSON object"
@@ -112,7 +112,7 @@ def _document_problem(document: Any) -> str | None:
         return f"scale {document['scale']!r} is not a scale"
     if not isinstance(document["signal_rule"], str) or not isinstance(document["seed"], int):
         return "signal_rule must be a string and seed an integer"
-    names = {cell.name for cell in get_suite(document["suite"]).cells}
+    names = set(suite_cell_names(document["suite"]))
     cells = document["cells"]
     if not isinstance(cells, dict) or not cells:
         return "cells must be a non-empty object"

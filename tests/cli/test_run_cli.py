@@ -8,7 +8,7 @@ import pytest
 from mmphase_bench.cli.main import EXIT_BAD_INPUT, build_parser, main
 from mmphase_bench.cli.run import first_sentence
 from mmphase_bench.harness.scales import SCALES
-from mmphase_bench.harness.suites import SUITE_BUILDERS, get_suite
+from mmphase_bench.harness.suites import SUITE_BUILDERS, suite_cell_names
 from mmphase_bench.models.image_text import IMAGE_TEXT_MODELS
 from mmphase_bench.models.registry import BUILTIN_MODELS, REGISTRY
 
@@ -98,9 +98,10 @@ def test_suites_list(capsys):
     printed = capsys.readouterr().out
     for name in SUITE_BUILDERS:
         assert f"\n{name}: " in f"\n{printed}"
-        for cell in get_suite(name).cells:
-            assert cell.name in printed
-    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes"}
+        for cell in suite_cell_names(name):
+            assert cell in printed
+    assert "coco: read from files (run with --data-root)" in printed
+    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes", "coco"}
     assert "exact: Delta_CA 2.98, Delta_CP 4.52, both" in printed
     assert "placement estimated per scale" in printed
     scales = printed.split("\nscales:\n", 1)[1]
@@ -131,7 +132,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, argument
 
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "unimodal", "--suite", "nope"],
-     "argument --suite: invalid choice: 'nope' (choose from 'spiked', 'stereo-dsprites', 'stereo-shapes3d')"),
+     "argument --suite: invalid choice: 'nope' (choose from 'spiked', 'stereo-dsprites', 'stereo-shapes3d', 'captioned-scenes', 'coco')"),
     (["--model", "unimodal", "--suite", "spiked", "--scale", "huge"], "argument --scale: invalid choice: 'huge' (choose from 'smoke', 'small', 'paper')"),
     (["--model", "unimodal", "--suite", "spiked", "--seeds", "a,b"], "argument --seeds: expected comma-separated non-negative integers, got 'a,b'"),
     (["--model", "unimodal", "--suite", "spiked", "--seeds=0,-1"], "argument --seeds: expected comma-separated non-negative integers"),

@@ -5,51 +5,14 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from mmphase_bench.data.coco import HOLD_OUT_MODULUS, CocoStylePairs, read_dominant_categories
 from mmphase_bench.data.tokenizer import WordTokenizer
 from mmphase_bench.errors import FileFormatError, InputError, MissingFileError
 
-CATEGORIES = [{"id": 1, "name": "person", "supercategory": "person"}, {"id": 3, "name": "car", "supercategory": "vehicle"},
-              {"id": 18, "name": "dog", "supercategory": "animal"}]
-WORDS = {1: "person", 3: "car", 18: "dog"}
+from conftest import COCO_CATEGORIES, write_coco
 
-
-def _image(path, seed, size=(40, 30)):
-    rng = np.random.default_rng(seed)
-    pixels = (rng.random((size[1], size[0], 3)) * 255).astype(np.uint8)
-    pixels[:, : size[0] // 2] = [200, 40, 40]  # a coloured half, so styles have something to act on
-    Image.fromarray(pixels).save(path, quality=92)
-
-
-def write_coco(root, train_ids=(1, 2, 3, 4, 5, 6, 7, 20, 40), val_ids=(101, 102, 103), no_box=(6,), no_caption=(7,)):
-    """Images with 1-3 boxes each; the dominant (largest) box's category is known per image."""
-    (root / "annotations").mkdir(parents=True)
-    dominant = {}
-    for split, ids in (("train2017", train_ids), ("val2017", val_ids)):
-        (root / split).mkdir()
-        images, captions, boxes = [], [], []
-        for k, image_id in enumerate(ids):
-            name = f"{image_id:012d}.jpg"
-            _image(root / split / name, image_id)
-            images.append({"id": image_id, "file_name": name, "height": 30, "width": 40})
-            big = CATEGORIES[k % 3]["id"]
-            small = CATEGORIES[(k + 1) % 3]["id"]
-            if image_id not in no_box:
-                boxes.append({"id": 1000 + 10 * image_id, "image_id": image_id, "category_id": small, "bbox": [0, 0, 5, 4],
-                              "area": 20.0, "iscrowd": 0})
-                boxes.append({"id": 1001 + 10 * image_id, "image_id": image_id, "category_id": big, "bbox": [1, 1, 10, 9],
-                              "area": 90.0, "iscrowd": 0})
-                dominant[image_id] = WORDS[big]
-            if image_id not in no_caption:
-                for j in range(3):
-                    captions.append({"id": 5000 + 10 * image_id + j, "image_id": image_id,
-                                     "caption": f"A photo of a {WORDS[big]} number {j} in the scene."})
-        (root / "annotations" / f"captions_{split}.json").write_text(json.dumps({"images": images, "annotations": captions}))
-        (root / "annotations" / f"instances_{split}.json").write_text(
-            json.dumps({"images": images, "annotations": boxes, "categories": CATEGORIES}))
-    return dominant
+CATEGORIES = COCO_CATEGORIES
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +161,18 @@ def test_pycocotools_backend_reads_the_same_items(coco):
     assert [a.image_id(i) for i in range(len(a))] == [b.image_id(i) for i in range(len(b))]
     assert [a[i][2] for i in range(len(a))] == [b[i][2] for i in range(len(b))]
     assert torch.equal(a[3][0], b[3][0])
+
+
+def test_dominant_by_segment_area_follows_the_area_field(tmp_path):
+    path = tmp_path / "instances.json"
+    boxes = [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [0, 0, 10, 10], "area": 30.0},  # big box, thin mask
+             {"id": 2, "image_id": 1, "category_id": 18, "bbox": [0, 0, 8, 8], "area": 50.0}]
+    path.write_text(json.dumps({"annotations": boxes, "categories": CATEGORIES}))
+    assert read_dominant_categories(path)[1] == {1: 1}
+    assert read_dominant_categories(path, dominant_by="segment_area")[1] == {1: 2}
+    boxes[1].pop("area")
+    path.write_text(json.dumps({"annotations": boxes, "categories": CATEGORIES}))
+    with pytest.raises(FileFormatError, match=r"annotations\[1\] has no key 'area'"):
+        read_dominant_categories(path, dominant_by="segment_area")
+    with pytest.raises(InputError, match="dominant_by"):
+        read_dominant_categories(path, dominant_by="largest")
