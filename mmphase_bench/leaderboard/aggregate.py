@@ -179,4 +179,6 @@ def _cell_order(column: CellColumn):
     config = column.config
     if "jitter" in config:
         return (0, float(config["jitter"]), float(config.get("noise_y", 0)), column.name)
+    if "style_strength" in config:  # the image-text suites: by style jitter, then strength
+        return (0, float(config.get("style_jitter", 0)), float(config["style_strength"]), column.name)
     return (1, 0.0, 0.0, column.name)

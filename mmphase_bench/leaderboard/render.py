@@ -233,6 +233,38 @@ def placement_agreement(table: Table) -> list[dict]:
 
 AGREEMENT_KEYS = ("cell", "regime", "features", "delta_ca", "delta_cp", "other", "best_ca", "best_cp", "winner", "agrees")
 
+def _style_plot(table: Table) -> Markup | None:
+    """Probe metric against the number of active style groups (Kamai et al. 2026's image-caption
+    figure: 0 / 1 / 3 groups at strength 0 / 0.2 / 0.5), one line per submission, solid where the
+    captions describe the applied style (jitter 0) and dotted where they de-align it (jitter > 0).
+    CA submissions are drawn with circles, CP ones with squares (the two CP directions are two
+    submissions, so two lines)."""
+    if not any("style_strength" in c.config for c in table.columns):
+        return None
+    import matplotlib.pyplot as plt
+
+    from mmphase_bench.data.style import active_group_count
+
+    jitters = sorted({float(c.config.get("style_jitter", 0)) for c in table.columns})
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for index, row in enumerate(table.rows):
+        for jitter in jitters:
+            points = sorted((active_group_count(float(c.config["style_strength"])), row.mean(c.name)) for c in table.columns
+                            if float(c.config.get("style_jitter", 0)) == jitter and row.mean(c.name) is not None)
+            if not points:
+                continue
+            label = f"{row.submission} ({row.family})" + (f", jitter {jitter:g}" if jitter else "")
+            ax.plot([p[0] for p in points], [p[1] for p in points], color=f"C{index % 10}",
+                    linestyle="-" if jitter == 0 else ":", marker="o" if row.family == "CA" else "s", label=label)
+    ax.set_xlabel("style groups per image (strength 0 / 0.2 / 0.5 -> 0 / 1 / 3)")
+    ax.set_ylabel(METRIC_NAMES[table.metric])
+    ax.set_title(f"{table.title}: probe against style strength", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _svg(fig)
+
+
 #: The nuisance alignments of the spectral-curve figure (the paper's aligned and misaligned cases).
 SPECTRAL_ALIGNMENTS = (1.0, 0.5)
 
@@ -340,7 +372,7 @@ def _page_table(table: Table) -> dict:
         cells.append((row.seeds_text, str(row.seeds)))
         rows.append(cells)
     return {"title": table.title, "metric_name": METRIC_NAMES[table.metric], "headers": headers, "rows": rows,
-            "accuracy_svg": _accuracy_plot(table), "spectral_svg": _spectral_plot(table),
+            "accuracy_svg": _accuracy_plot(table) or _style_plot(table), "spectral_svg": _spectral_plot(table),
             "placement": _placement_plot(table), "agreement": placement_agreement(table)}
 
 
