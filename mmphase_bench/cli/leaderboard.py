@@ -63,6 +63,8 @@ def register(commands) -> None:
     place.add_argument("--seed", type=integer(0), default=0, help="seed of the labelled subsample and encoders (default 0)")
     place.add_argument("--cache-dir", type=Path, default=Path("runs-placement"),
                        help="where each placement is cached, so an interrupted run resumes (default runs-placement/)")
+    place.add_argument("--data-root", type=Path, default=None,
+                       help="the data folder of a suite read from files (coco: the folder with annotations/, train2017/, val2017/)")
     place.set_defaults(handler=run_place)
 
     check = sub.add_parser(
@@ -159,7 +161,7 @@ def run_place(args: argparse.Namespace) -> int:
         raise MissingFileError(f"--leaderboard: {args.leaderboard} is not a leaderboard folder")
     scale = get_scale(args.scale).name
     cells = place_suite(args.suite, scale, args.cells, args.features, signal_rule=args.signal_rule, seed=args.seed,
-                        cache_dir=args.cache_dir, progress=sys.stderr.isatty())
+                        cache_dir=args.cache_dir, progress=sys.stderr.isatty(), data_root=args.data_root)
     path = write_placements(args.leaderboard, args.suite, scale, cells, signal_rule=args.signal_rule, seed=args.seed)
     for cell, kinds in cells.items():
         text = "; ".join(f"{kind}: {p.get('regime')} (Δ_CA {p.get('delta_ca')}, Δ_CP {p.get('delta_cp')})" for kind, p in kinds.items())

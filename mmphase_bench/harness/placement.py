@@ -229,7 +229,7 @@ def estimate_placement(suite: Suite, cell: Cell, n_pairs: int, n_resamples: int,
 def place_suite(suite_name: str, scale_name: str, cells: Sequence[str] | None = None,
                 features: Sequence[str] = FEATURE_KINDS, *, signal_rule: str = "elbow", seed: int = 0,
                 unimodal: UnimodalConfig | None = None, cache_dir: str | Path | None = None,
-                progress: bool = False) -> dict[str, dict[str, dict]]:
+                progress: bool = False, data_root: str | Path | None = None) -> dict[str, dict[str, dict]]:
     """Placements of a suite's cells at a scale: ``{cell: {features: placement}}``.
 
     Each non-exact cell is placed from ``scale.placement_pairs`` labelled pairs with
@@ -240,9 +240,10 @@ def place_suite(suite_name: str, scale_name: str, cells: Sequence[str] | None = 
 
     With ``cache_dir``, each placement is stored as JSON at
     ``cache_dir/<suite>/<cell>__<scale>__<features>__<signal_rule>__seed<seed>.json`` (written
-    atomically) with the settings that made it, and reused when they match.
+    atomically) with the settings that made it, and reused when they match. ``data_root``: the data
+    folder of a suite read from files (coco).
     """
-    suite = get_suite(suite_name)
+    suite = get_suite(suite_name, data_root)
     scale = suite.scale(scale_name)
     if isinstance(features, str):
         features = (features,)

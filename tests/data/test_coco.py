@@ -10,7 +10,7 @@ from mmphase_bench.data.coco import HOLD_OUT_MODULUS, CocoStylePairs, read_domin
 from mmphase_bench.data.tokenizer import WordTokenizer
 from mmphase_bench.errors import FileFormatError, InputError, MissingFileError
 
-from conftest import COCO_CATEGORIES, write_coco
+from coco_layout import COCO_CATEGORIES, write_coco
 
 CATEGORIES = COCO_CATEGORIES
 

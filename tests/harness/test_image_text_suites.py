@@ -12,7 +12,7 @@ from mmphase_bench.harness.runner import RunConfig, run_benchmark
 from mmphase_bench.harness.suites import CAPTION_EPOCHS, IMAGE_TEXT_SUITES, get_suite, suite_cell_names
 from mmphase_bench.models.tokens import TokenSpec
 
-from conftest import write_coco
+from coco_layout import write_coco
 
 
 @pytest.fixture(scope="module")
