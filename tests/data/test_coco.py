@@ -89,39 +89,26 @@ def test_style_is_deterministic_and_a_larger_strength_changes_more(coco):
     assert 0 < changes[0] < changes[2] and changes[1] < changes[2]
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.pop("images"), "missing key 'images'"),
-    (lambda d: d["images"][1].pop("file_name"), r"images\[1\] has no key 'file_name'"),
-    (lambda d: d["images"][0].update(file_name="../escape.jpg"), "bare file name"),
-    (lambda d: d["annotations"][2].update(caption=7), r"annotations\[2\].caption must be a string"),
-    (lambda d: d["annotations"][0].update(image_id=999), "not the id of any image"),
+@pytest.mark.parametrize("kind, edit, message", [
+    ("captions", lambda d: d.pop("images"), "missing key 'images'"),
+    ("captions", lambda d: d["images"][1].pop("file_name"), r"images\[1\] has no key 'file_name'"),
+    ("captions", lambda d: d["images"][0].update(file_name="../escape.jpg"), "bare file name"),
+    ("captions", lambda d: d["annotations"][2].update(caption=7), r"annotations\[2\].caption must be a string"),
+    ("captions", lambda d: d["annotations"][0].update(image_id=999), "not the id of any image"),
+    ("instances", lambda d: d.pop("categories"), "missing key 'categories'"),
+    ("instances", lambda d: d["annotations"][1].update(bbox=[0, 0, "wide", 3]), r"annotations\[1\].bbox must be a list of 4"),
+    ("instances", lambda d: d["annotations"][0].update(category_id=99), "category_id 99 is not in categories"),
+    ("instances", lambda d: d["annotations"][0].update(bbox=[0, 0, -2, 3]), "negative width"),
 ])
-def test_malformed_caption_files_name_the_file_and_key(tmp_path, edit, message):
+def test_malformed_annotation_files_name_the_file_and_key(tmp_path, kind, edit, message):
     write_coco(tmp_path)
-    path = tmp_path / "annotations" / "captions_train2017.json"
+    path = tmp_path / "annotations" / f"{kind}_train2017.json"
     payload = json.loads(path.read_text())
     edit(payload)
     path.write_text(json.dumps(payload))
     with pytest.raises(FileFormatError, match=message) as caught:
         _pairs(tmp_path)
-    assert "captions_train2017.json" in str(caught.value) and "\n" not in str(caught.value)
-
-
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.pop("categories"), "missing key 'categories'"),
-    (lambda d: d["annotations"][1].update(bbox=[0, 0, "wide", 3]), r"annotations\[1\].bbox must be a list of 4"),
-    (lambda d: d["annotations"][0].update(category_id=99), "category_id 99 is not in categories"),
-    (lambda d: d["annotations"][0].update(bbox=[0, 0, -2, 3]), "negative width"),
-])
-def test_malformed_instance_files_name_the_file_and_key(tmp_path, edit, message):
-    write_coco(tmp_path)
-    path = tmp_path / "annotations" / "instances_train2017.json"
-    payload = json.loads(path.read_text())
-    edit(payload)
-    path.write_text(json.dumps(payload))
-    with pytest.raises(FileFormatError, match=message) as caught:
-        _pairs(tmp_path)
-    assert "instances_train2017.json" in str(caught.value)
+    assert f"{kind}_train2017.json" in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_missing_or_broken_files(tmp_path):
