@@ -10,6 +10,8 @@ encoder (2 layers, width 256, 4 heads), both trained from scratch, with 128-d re
 - :class:`TextToImage` (CP, text -> image): a pixel decoder on the text encoding, trained with the
   mean squared error to the image; the probe sees the text encoder (``probe_view = "y"``).
 - :class:`ImageTextSupervised` (other): the image encoder trained on the labels; a ceiling.
+- :class:`ImageUntrained`, :class:`TextUntrained` (other): each encoder at its random initialisation,
+  never trained: the controls a trained encoder must beat.
 
 They need an image x view and a :class:`~mmphase_bench.models.tokens.TokenSpec` y view; the stereo
 and spiked suites' models are those of :mod:`mmphase_bench.models.reference`.
@@ -269,10 +271,70 @@ class ImageTextSupervised(Submission):
         return self.encoder_x(x)
 
 
+class ImageUntrained(Submission):
+    """A control: the image encoder at its random initialisation, never trained; what the probe reads
+    from the architecture alone.
+
+    f_X is a :class:`ResNet18Encoder` (128-d) initialised from the run's seed, as the trained models'
+    are; nothing is fitted (``closed_form`` with an empty fit). A trained image encoder should beat it."""
+
+    family = "other"
+    name = "image-untrained"
+    closed_form = True
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        _check_views(self.name, x_spec, y_spec)
+        self.encoder_x = ResNet18Encoder(x_spec, _width(task))
+
+    def fit_closed_form(self, x, y, labels) -> None:
+        return None  # the control: no training at all
+
+    def loss(self, x, y):
+        raise NotImplementedError("image-untrained is never trained")
+
+    def embed(self, x):
+        return self.encoder_x(x)
+
+
+class TextUntrained(Submission):
+    """A control: the text encoder at its random initialisation, never trained; what the probe reads
+    from the captions through the architecture alone (a mean of random token embeddings already keeps
+    which words a caption has).
+
+    f_Y is a :class:`TextEncoder` (128-d) initialised from the run's seed; nothing is fitted. A
+    text-to-image model whose probe does not beat it has learnt nothing the probe uses."""
+
+    family = "other"
+    name = "text-untrained"
+    closed_form = True
+    probe_view = "y"
+
+    def __init__(self, x_spec: ViewSpec, y_spec: ViewSpec, task: TaskSpec | None = None):
+        super().__init__(x_spec, y_spec, task)
+        _check_views(self.name, x_spec, y_spec)
+        self.encoder_y = TextEncoder(y_spec, _width(task))
+
+    def fit_closed_form(self, x, y, labels) -> None:
+        return None  # the control: no training at all
+
+    def loss(self, x, y):
+        raise NotImplementedError("text-untrained is never trained")
+
+    def embed(self, x):
+        raise NotImplementedError("text-untrained encodes captions: its probe reads embed_y")
+
+    def embed_y(self, y):
+        return self.encoder_y(y)
+
+
 #: short name -> class, the image-text suites' built-ins (``mmphase models list``).
-IMAGE_TEXT_MODELS = {cls.name: cls for cls in (ImageTextVICReg, ImageToText, TextToImage, ImageTextSupervised)}
+IMAGE_TEXT_MODELS = {
+    cls.name: cls
+    for cls in (ImageTextVICReg, ImageToText, TextToImage, ImageTextSupervised, ImageUntrained, TextUntrained)
+}
 
 __all__ = [
     "ResNet18Encoder", "TextEncoder", "CaptionDecoder", "caption_cross_entropy", "ImageTextVICReg", "ImageToText",
-    "TextToImage", "ImageTextSupervised", "IMAGE_TEXT_MODELS",
+    "TextToImage", "ImageTextSupervised", "ImageUntrained", "TextUntrained", "IMAGE_TEXT_MODELS",
 ]

@@ -75,7 +75,7 @@ def test_models_list(capsys):
         elif line and not line.startswith("# "):
             entries.append(line)
     assert len(headers) == 2 and "image-text" in headers[1]
-    assert len(entries) == len(BUILTIN_MODELS) == len(REGISTRY) + len(IMAGE_TEXT_MODELS) == 14
+    assert len(entries) == len(BUILTIN_MODELS) == len(REGISTRY) + len(IMAGE_TEXT_MODELS) == 16
     assert [entry.split()[:2] for entry in entries[:2]] == [["vicreg", "CA"], ["vicreg-bn", "CA"]]
     assert all(len(line) <= 120 for line in lines)
     for entry, (name, cls) in zip(entries, BUILTIN_MODELS.items()):

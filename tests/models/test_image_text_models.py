@@ -135,3 +135,18 @@ def test_text_to_image_probes_the_text_encoder_and_views_are_checked():
             cls(IMAGE32, IMAGE32, TASK)
     with pytest.raises(InputError, match="classification"):
         ImageTextSupervised(IMAGE32, TOKENS, TaskSpec("regression", 2))
+
+
+def test_untrained_controls_fit_nothing_and_probe_their_encoder():
+    from mmphase_bench.models.image_text import ImageUntrained, TextUntrained
+
+    images, tokens = torch.rand(4, 3, 32, 32), torch.tensor([[2, 5, 3] + [0] * 9] * 4)
+    for cls, view in ((ImageUntrained, "x"), (TextUntrained, "y")):
+        torch.manual_seed(0)
+        model = cls(IMAGE32, TOKENS, TASK)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        model.fit_closed_form(images, tokens, torch.zeros(4, dtype=torch.int64))
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+        assert model.closed_form and model.probe_view == view and model.family == "other"
+        features = model.embed(images) if view == "x" else model.embed_y(tokens)
+        assert features.shape == (4, 128)
