@@ -56,7 +56,8 @@ def publish(run_dir: str | Path, leaderboard: str | Path = "leaderboard", *, cre
     on_board = {item.key: item for item in existing}
     accepted: dict[tuple, tuple[Path, ResultRecord, str]] = {}
     readable: list[tuple[str, ResultRecord, str]] = []
-    for path in sorted(p for p in run_dir.rglob("*.json") if "_placement" not in p.relative_to(run_dir).parts):
+    # The runner's own files beside the results (the placement cache, the saved tokenizers) are not results.
+    for path in sorted(p for p in run_dir.rglob("*.json") if not {"_placement", "_tokenizer"} & set(p.relative_to(run_dir).parts)):
         try:
             text = path.read_text(encoding="utf-8")
             readable.append((str(path), ResultRecord.from_dict(json.loads(text)), text))

@@ -323,3 +323,11 @@ def test_the_same_submission_can_be_published_at_two_scales(run_dir, tmp_path):
     assert report.refused == [] and len(report.published) == 16
     stored, _ = load_folder(board)
     assert sorted(item.table for item in stored) == [("spiked", "paper")] * 16 + [("spiked", "small")] * 16
+
+
+def test_saved_tokenizers_are_ignored(run_dir, tmp_path):
+    from mmphase_bench.data.tokenizer import WordTokenizer
+
+    WordTokenizer.fit(["a red cube", "a red ball"], min_frequency=1).save(run_dir / "spiked" / "_tokenizer" / "abc.json")
+    report = publish(run_dir, tmp_path / "board")
+    assert report.refused == [] and not any("_tokenizer" in path for path in report.published)
