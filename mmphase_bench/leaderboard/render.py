@@ -246,18 +246,21 @@ def _style_plot(table: Table) -> Markup | None:
     from mmphase_bench.data.style import active_group_count
 
     jitters = sorted({float(c.config.get("style_jitter", 0)) for c in table.columns})
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(7.2, 4.2))
     for index, row in enumerate(table.rows):
         for jitter in jitters:
+            # Without style there is nothing to de-align: a jittered line starts at the strength-0 cell.
             points = sorted((active_group_count(float(c.config["style_strength"])), row.mean(c.name)) for c in table.columns
-                            if float(c.config.get("style_jitter", 0)) == jitter and row.mean(c.name) is not None)
-            if not points:
+                            if (float(c.config.get("style_jitter", 0)) == jitter or float(c.config["style_strength"]) == 0)
+                            and row.mean(c.name) is not None)
+            if not points or (jitter and not any(float(c.config.get("style_jitter", 0)) == jitter
+                                                 and row.mean(c.name) is not None for c in table.columns)):
                 continue
             label = f"{row.submission} ({row.family})" + (f", jitter {jitter:g}" if jitter else "")
             ax.plot([p[0] for p in points], [p[1] for p in points], color=f"C{index % 10}",
                     linestyle="-" if jitter == 0 else ":", marker="o" if row.family == "CA" else "s", label=label)
     ax.set_xlabel("style groups per image (strength 0 / 0.2 / 0.5 -> 0 / 1 / 3)")
-    ax.set_ylabel(METRIC_NAMES[table.metric])
+    ax.set_ylabel(METRIC_NAMES[table.metric], fontsize=7)
     ax.set_title(f"{table.title}: probe against style strength", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
