@@ -170,9 +170,10 @@ def _shapes3d_suite() -> Suite:
 #: per caption of a captioned-scenes item.
 CAPTION_EPOCHS = 5
 #: Per-scale settings of the image-text suites (:attr:`Suite.scale_overrides`): a ResNet-18 step costs
-#: about 20 times a conv-encoder step, so ``small`` trains on 3,000 pairs for 5 epochs (about 3 CPU
-#: minutes per result for the image models, 1 for text-to-image; one model on every cell and 3 seeds
-#: in under 30 minutes on 2 cores).
+#: about 20 times a conv-encoder step, so ``small`` trains on 3,000 pairs for 5 epochs. Measured with
+#: two processes on 2 loaded cores: 3.6-6.4 minutes per result for the ResNet-18 models (VICReg the
+#: most), 1.5-2.5 for text-to-image, under 1.5 for the untrained controls; one model on all 5 cells
+#: and 3 seeds is about 20 minutes for text-to-image and 30-45 for the image models.
 IMAGE_TEXT_SCALES = {
     "smoke": {"n_train": 128, "n_val": 64, "n_test": 64, "max_epochs": 2, "patience": 2, "probe_sizes": (32, 64, 128)},
     "small": {"n_train": 3000, "n_val": 500, "n_test": 1000, "max_epochs": 5, "patience": 5,
