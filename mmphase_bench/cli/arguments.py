@@ -20,7 +20,7 @@ from mmphase_bench.errors import InputError
 
 #: Names also defined by the library; tests/cli check that the two agree (importing them here would
 #: import torch for ``--help``).
-SUITE_NAMES = ("spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes", "coco")
+SUITE_NAMES = ("spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes", "coco", "stars")
 PRESET_NAMES = ("both", "ca_only", "cp_only", "neither")
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 

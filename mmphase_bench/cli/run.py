@@ -90,7 +90,8 @@ def run_models_list(args: argparse.Namespace) -> int:
 
     width = max(60, min(shutil.get_terminal_size().columns, 120))
     indent = " " * 28
-    groups = (("spiked and stereo suites", REGISTRY), ("image-text suites (image x, caption y)", IMAGE_TEXT_MODELS))
+    groups = (("spiked, stereo and stars suites (image or vector views)", REGISTRY),
+              ("image-text suites (image x, caption y)", IMAGE_TEXT_MODELS))
     for number, (title, models) in enumerate(groups):
         print(("\n" if number else "") + f"# {title}")
         for name, cls in models.items():

@@ -419,6 +419,8 @@ class Probes(_Section):
     spectral: SpectralProbe
     reference: ReferenceProbe
     reference_literal: ReferenceLiteral
+    #: task name -> its probes (:mod:`mmphase_bench.harness.tasks`), for suites with several labels
+    tasks: dict | None = _optional()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -162,6 +162,10 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
         diagnostics["canonical_correlations"] = feature_canonical_correlations(
             features["train"], other["train"], features["test"], other["test"]
         )
+    if suite.tasks:
+        from mmphase_bench.harness.tasks import task_probes
+
+        probes["tasks"] = task_probes(suite.tasks, features, {split: data[split].task_labels for split in data})
     return metrics, evidence, probe.curve, diagnostics, probes
 
 

@@ -33,6 +33,8 @@ class SplitData:
     latents: dict[str, np.ndarray]
     fingerprint: str
     y_epochs: tuple[torch.Tensor, ...] | None = None
+    #: labels of the suite's probe tasks (:attr:`Suite.tasks`): task name -> (n,) float64, NaN where unknown
+    task_labels: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -67,6 +69,8 @@ class Suite:
     scale_overrides: dict[str, dict] = field(default_factory=dict)
     #: the caption tokenizer of an image-text suite (its fingerprint is in every cell's config)
     tokenizer: object = field(default=None, repr=False)
+    #: labels probed beside the headline (:mod:`mmphase_bench.harness.tasks`); a result's ``tasks``
+    tasks: tuple = ()
 
     def scale(self, name: str) -> Scale:
         """The scale ``name`` as this suite runs it (:data:`~mmphase_bench.harness.scales.SCALES` with
@@ -284,9 +288,62 @@ def _coco_suite(data_root=None) -> Suite:
     )
 
 
+# ------------------------------------------------------------------------------ stellar suite
+
+#: The light-curve representation of the stars suite (:mod:`mmphase_bench.data.light_curve_features`).
+STARS_REPRESENTATION = "power"
+#: Per-scale settings of the stars suite: both views are vectors (MLP encoders), so a step is cheap;
+#: generating the stars is most of a result's cost.
+STARS_SCALES = {
+    "smoke": {"n_train": 192, "n_val": 64, "n_test": 64, "max_epochs": 2, "patience": 2, "probe_sizes": (32, 64, 192),
+              "placement_pairs": 150},
+    "small": {"n_train": 4000, "n_val": 1000, "n_test": 1000, "max_epochs": 20, "patience": 5,
+              "probe_sizes": (100, 1000, 4000), "placement_pairs": 1500},
+}
+#: The labels of the paper's stellar table (Kamai et al. 2026), probed on every representation.
+STARS_TASKS_SPEC = (
+    ("binarity", "classification", "binary or single star (balanced accuracy, class-balanced logistic probe)"),
+    ("logg", "regression", "surface gravity log g in dex (R^2, ridge probe): the headline label"),
+    ("age", "regression", "age in Gyr (R^2, ridge probe)"),
+)
+
+
+def _stars_split(cell: Cell, split: str, n: int, seed: int) -> SplitData:
+    """``n`` simulated stars of the cell's survey; each split its own draw (seed ``3 seed + split``)."""
+    from mmphase_bench.data.stellar_pairs import StellarPairs
+    from mmphase_bench.data.stellar_sim import SimulatedStars
+
+    simulator = SimulatedStars(survey=cell.config["survey"], n=n, seed=3 * seed + SPLIT_NAMES.index(split))
+    pairs = StellarPairs(simulator.catalogue(), split="all", features=cell.config["representation"])
+    labels = pairs.catalogue.labels
+    return SplitData(
+        pairs.spectra, pairs.light_curves, torch.from_numpy(labels["logg"].astype(np.float32)).reshape(-1, 1),
+        {"teff": labels["teff"].reshape(-1, 1), "feh": labels["feh"].reshape(-1, 1)}, simulator.fingerprint,
+        task_labels={name: labels[name].copy() for name, _, _ in STARS_TASKS_SPEC},
+    )
+
+
+def _stars_suite() -> Suite:
+    from mmphase_bench.data.light_curve_features import feature_length
+    from mmphase_bench.data.stellar_file import LAMOST_PIXELS
+    from mmphase_bench.data.stellar_sim import PROTOCOL_VERSION
+    from mmphase_bench.harness.tasks import ProbeTask
+
+    cells = tuple(
+        Cell(survey, {"survey": survey, "representation": STARS_REPRESENTATION, "data_protocol": PROTOCOL_VERSION})
+        for survey in ("kepler", "tess")
+    )
+    return Suite(
+        "stars", "simulated LAMOST spectra x Kepler or TESS light curves (labels: log g headline; binarity, log g, age tasks)",
+        TaskSpec("regression", 1), ViewSpec((LAMOST_PIXELS,), kind="vector"),
+        ViewSpec((feature_length(STARS_REPRESENTATION),), kind="vector"), cells, _stars_split, placement_pca=100,
+        scale_overrides=STARS_SCALES, tasks=tuple(ProbeTask(*spec) for spec in STARS_TASKS_SPEC),
+    )
+
+
 SUITE_BUILDERS = {
     "spiked": _spiked_suite, "stereo-dsprites": _dsprites_suite, "stereo-shapes3d": _shapes3d_suite,
-    "captioned-scenes": _captioned_scenes_suite, "coco": _coco_suite,
+    "captioned-scenes": _captioned_scenes_suite, "coco": _coco_suite, "stars": _stars_suite,
 }
 #: Suites whose pairs are an image view and a caption (token) view.
 IMAGE_TEXT_SUITES = ("captioned-scenes", "coco")
@@ -294,7 +351,7 @@ IMAGE_TEXT_SUITES = ("captioned-scenes", "coco")
 DATA_ROOT_SUITES = ("coco",)
 #: The downstream task kind of every suite, known without building it (a file-backed suite needs its files).
 SUITE_TASK_KINDS = {"spiked": "regression", "stereo-dsprites": "classification", "stereo-shapes3d": "classification",
-                    "captioned-scenes": "classification", "coco": "classification"}
+                    "captioned-scenes": "classification", "coco": "classification", "stars": "regression"}
 
 
 def suite_cell_names(name: str) -> tuple[str, ...]:

@@ -68,6 +68,30 @@ class SpectralCurve:
 
 
 @dataclass(frozen=True)
+class TaskValues:
+    """One probe task of one submission on one cell: the converged probe's and the spectral probe's
+    value per seed (the seeds the row counts), and the task's metric."""
+
+    metric: str
+    values: tuple[float, ...]
+    spectral: tuple[float, ...]
+
+    @staticmethod
+    def _summary(values) -> tuple[float | None, float | None]:
+        if not values:
+            return None, None
+        return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else 0.0)
+
+    @property
+    def mean_sd(self) -> tuple[float | None, float | None]:
+        return self._summary(self.values)
+
+    @property
+    def spectral_mean_sd(self) -> tuple[float | None, float | None]:
+        return self._summary(self.spectral)
+
+
+@dataclass(frozen=True)
 class Table:
     suite: str
     scale: str
@@ -76,6 +100,17 @@ class Table:
     rows: list[Row]
     #: submission -> cell -> its mean spectral curve (results that recorded the spectral probe)
     spectral: dict[str, dict[str, SpectralCurve]] | None = None
+    #: suites with several labels: submission -> cell -> task -> per-seed values (the row's seeds)
+    tasks: dict[str, dict[str, dict[str, TaskValues]]] | None = None
+
+    @property
+    def task_names(self) -> list[str]:
+        """The probe tasks of the table, in the order the results list them."""
+        names: dict[str, None] = {}
+        for cells in (self.tasks or {}).values():
+            for by_task in cells.values():
+                names.update(dict.fromkeys(by_task))
+        return list(names)
 
     @property
     def title(self) -> str:
@@ -129,8 +164,36 @@ def build_tables(results: Iterable[ResultRecord | Mapping]) -> list[Table]:
             ranked.append(Row(**{**row.__dict__, "rank": f"={rank}" if tied or _ties_next(ranked_rows, index) else str(rank)}))
         ranked += [Row(**{**row.__dict__, "rank": "-"}) for row in rows if not row.complete]
         tables.append(Table(suite, scale, metric, sorted(columns.values(), key=_cell_order), ranked,
-                            _spectral_curves(members, counted)))
+                            _spectral_curves(members, counted), _task_values(members, counted)))
     return tables
+
+
+def _task_values(members: list[ResultRecord], rows: dict[str, Row]) -> dict | None:
+    """Per submission, cell and probe task, the values over the seeds its row counts (complete
+    seeds, or all when it has none); None when no result recorded probe tasks."""
+    cells_of_seed: dict[tuple[str, int], set[str]] = {}
+    for record in members:
+        cells_of_seed.setdefault((record.submission.name, record.seed), set()).add(record.cell.name)
+    columns = {record.cell.name for record in members}
+    collected: dict[str, dict[str, dict[str, dict]]] = {}
+    for record in sorted(members, key=lambda r: (r.submission.name, r.cell.name, r.seed)):
+        name = record.submission.name
+        if record.probes is None or not record.probes.tasks:
+            continue
+        if rows[name].complete and cells_of_seed[name, record.seed] != columns:
+            continue
+        for task, probe in record.probes.tasks.items():
+            entry = collected.setdefault(name, {}).setdefault(record.cell.name, {}).setdefault(
+                task, {"metric": probe["metric"], "values": [], "spectral": []})
+            if probe.get("value") is not None:
+                entry["values"].append(float(probe["value"]))
+            if probe.get("spectral_auc") is not None:
+                entry["spectral"].append(float(probe["spectral_auc"]))
+    if not collected:
+        return None
+    return {name: {cell: {task: TaskValues(entry["metric"], tuple(entry["values"]), tuple(entry["spectral"]))
+                          for task, entry in by_task.items()} for cell, by_task in cells.items()}
+            for name, cells in collected.items()}
 
 
 def _spectral_curves(members: list[ResultRecord], rows: dict[str, Row]) -> dict[str, dict[str, SpectralCurve]]:

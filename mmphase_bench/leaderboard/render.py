@@ -80,6 +80,7 @@ def render_markdown(tables: list[Table]) -> str:
             cells = [_fmt(row.mean(c.name), row.sd(c.name)) for c in table.columns]
             lines.append("| " + " | ".join([row.rank, _md(row.submission), _md(row.family), *cells, _overall(row), row.seeds_text]) + " |")
         lines.append("")
+        lines += _task_markdown(table)
         agreement = placement_agreement(table)
         if agreement:
             lines += [f"### {_md(table.title)}: placements against winners", "",
@@ -101,6 +102,53 @@ def render_markdown(tables: list[Table]) -> str:
               "as CI does for each commit), and fails on a difference beyond the tolerance. To submit a model, see the README's section "
               "*Submitting a model*: `mmphase run`, then `mmphase publish runs` and `mmphase leaderboard build`.", ""]
     return "\n".join(lines)
+
+
+TASK_METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "r2": "R^2"}
+TASK_RULE = (
+    "Every label of the suite probed on the same frozen features (binarity: class-balanced logistic "
+    "probe, balanced accuracy; log g and age: ridge probe, R^2), mean ± sd over the seeds the row counts. "
+    "Each entry is the converged probe (penalty chosen on validation, scored once on test), then in "
+    "brackets the spectral AUC of the same probe on the top-r principal components."
+)
+
+
+def task_rows(table: Table) -> tuple[list[str], list[list[str]]]:
+    """The probe-task table of a several-label suite: headers and rows of text (empty without tasks)."""
+    if not table.tasks:
+        return [], []
+    names = table.task_names
+    headers = ["submission", "family"]
+    for column in table.columns:
+        headers += [f"{column.name}: {task}" for task in names]
+    rows = []
+    for row in table.rows:
+        by_cell = table.tasks.get(row.submission, {})
+        texts = [row.submission, row.family]
+        for column in table.columns:
+            for task in names:
+                values = by_cell.get(column.name, {}).get(task)
+                if values is None or values.mean_sd[0] is None:
+                    texts.append("-")
+                    continue
+                mean, sd = values.mean_sd
+                spectral, _ = values.spectral_mean_sd
+                texts.append(f"{mean:.3f} ± {sd:.3f}" + (f" ({spectral:.3f})" if spectral is not None else ""))
+        rows.append(texts)
+    return headers, rows
+
+
+def _task_markdown(table: Table) -> list[str]:
+    headers, rows = task_rows(table)
+    if not rows:
+        return []
+    metrics = {values.metric for cells in table.tasks.values() for by_task in cells.values() for values in by_task.values()}
+    lines = [f"### {_md(table.title)}: every label", "", TASK_RULE + " Metrics: " +
+             ", ".join(TASK_METRIC_NAMES.get(m, m) for m in sorted(metrics)) + ".", ""]
+    lines.append("| " + " | ".join(_md(h) for h in headers) + " |")
+    lines.append("|" + "---|" * len(headers))
+    lines += ["| " + " | ".join(_md(text) for text in texts) + " |" for texts in rows]
+    return lines + [""]
 
 
 def render_csv(tables: list[Table]) -> str:
@@ -376,7 +424,8 @@ def _page_table(table: Table) -> dict:
         rows.append(cells)
     return {"title": table.title, "metric_name": METRIC_NAMES[table.metric], "headers": headers, "rows": rows,
             "accuracy_svg": _accuracy_plot(table) or _style_plot(table), "spectral_svg": _spectral_plot(table),
-            "placement": _placement_plot(table), "agreement": placement_agreement(table)}
+            "placement": _placement_plot(table), "agreement": placement_agreement(table),
+            "task_headers": task_rows(table)[0], "task_rows": task_rows(table)[1], "task_rule": TASK_RULE}
 
 
 def render_html(tables: list[Table]) -> str:

@@ -284,6 +284,27 @@ class Unimodal(_ClosedForm):
         self._set(mean_x, pcs_x)
 
 
+class UnimodalReverse(_ClosedForm):
+    """The baseline of the other view alone: PCA of the y view (128 components, or the suite's latent
+    dimension); the probe reads ``embed_y`` (on the stars suite: "light curve only")."""
+
+    family = "other"
+    name = "unimodal-reverse"
+    probe_view = "y"
+    n_pca = EMBEDDING_DIM
+
+    def fit_closed_form(self, x=None, y=None, labels=None) -> None:
+        width = self.task.latent_dim if self.task is not None and self.task.latent_dim else self.n_pca
+        mean_y, pcs_y = self._pca(self._flat(y), width)
+        self._set(self.x_mean, self.x_map, mean_y, pcs_y)
+
+    def embed(self, x):
+        raise NotImplementedError("unimodal-reverse encodes the y view: its probe reads embed_y")
+
+    def embed_y(self, y):
+        return (y.reshape(y.shape[0], -1) - self.y_mean) @ self.y_map
+
+
 class Supervised(Submission):
     """The ceiling: the source encoder trained on the labels (cross-entropy for classes, MSE for
     continuous targets) through a linear head. The probe sees the encoder's output.

@@ -7,11 +7,11 @@
 
 from mmphase_bench.models.image_text import IMAGE_TEXT_MODELS
 from mmphase_bench.models.reference import (
-    InfoNCE, Joint, LinearCCA, LinearRRR, Reconstruct, ReconstructReverse, Supervised, Unimodal, VICReg, VICRegBN,
+    InfoNCE, Joint, LinearCCA, LinearRRR, Reconstruct, ReconstructReverse, Supervised, Unimodal, UnimodalReverse, VICReg, VICRegBN,
 )
 
 REGISTRY = {
     cls.name: cls
-    for cls in (VICReg, VICRegBN, InfoNCE, Reconstruct, ReconstructReverse, Joint, LinearCCA, LinearRRR, Unimodal, Supervised)
+    for cls in (VICReg, VICRegBN, InfoNCE, Reconstruct, ReconstructReverse, Joint, LinearCCA, LinearRRR, Unimodal, UnimodalReverse, Supervised)
 }
 BUILTIN_MODELS = {**REGISTRY, **IMAGE_TEXT_MODELS}

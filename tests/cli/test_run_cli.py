@@ -75,7 +75,7 @@ def test_models_list(capsys):
         elif line and not line.startswith("# "):
             entries.append(line)
     assert len(headers) == 2 and "image-text" in headers[1]
-    assert len(entries) == len(BUILTIN_MODELS) == len(REGISTRY) + len(IMAGE_TEXT_MODELS) == 16
+    assert len(entries) == len(BUILTIN_MODELS) == len(REGISTRY) + len(IMAGE_TEXT_MODELS) == 17
     assert [entry.split()[:2] for entry in entries[:2]] == [["vicreg", "CA"], ["vicreg-bn", "CA"]]
     assert all(len(line) <= 120 for line in lines)
     for entry, (name, cls) in zip(entries, BUILTIN_MODELS.items()):
@@ -132,7 +132,7 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch, argument
 
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "unimodal", "--suite", "nope"],
-     "argument --suite: invalid choice: 'nope' (choose from 'spiked', 'stereo-dsprites', 'stereo-shapes3d', 'captioned-scenes', 'coco')"),
+     "argument --suite: invalid choice: 'nope' (choose from 'spiked', 'stereo-dsprites', 'stereo-shapes3d', 'captioned-scenes', 'coco', 'stars')"),
     (["--model", "unimodal", "--suite", "spiked", "--scale", "huge"], "argument --scale: invalid choice: 'huge' (choose from 'smoke', 'small', 'paper')"),
     (["--model", "unimodal", "--suite", "spiked", "--seeds", "a,b"], "argument --seeds: expected comma-separated non-negative integers, got 'a,b'"),
     (["--model", "unimodal", "--suite", "spiked", "--seeds=0,-1"], "argument --seeds: expected comma-separated non-negative integers"),

@@ -335,8 +335,8 @@ def test_the_record_and_the_schema_list_the_same_fields_and_types():
     # top level, submission, cell, metrics, evidence, probes (itself, spectral, reference, literal), curves,
     # diagnostics, provenance
     # metrics: top1, balanced_accuracy, r2, penalty, spectral_auc; evidence: kind, n, the two hashes,
-    # confusion_matrix, ss_res, ss_tot, spectral
-    assert _compare(ResultRecord, result_schema(), "(top level)") == 16 + 5 + 3 + 5 + 8 + 3 + 6 + 7 + 4 + 3 + 3 + 14
+    # confusion_matrix, ss_res, ss_tot, spectral; probes: spectral, reference, reference_literal, tasks
+    assert _compare(ResultRecord, result_schema(), "(top level)") == 16 + 5 + 3 + 5 + 8 + 4 + 6 + 7 + 4 + 3 + 3 + 14
 
 
 def test_the_schema_check_would_catch_a_disagreement(monkeypatch):

@@ -8,7 +8,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 from mmphase_bench.harness.submission import Submission, TaskSpec, check_submission, load_submission
-from mmphase_bench.models.interface import interface_problems
+from mmphase_bench.models.interface import ViewSpec, interface_problems
 from mmphase_bench.harness.suites import get_suite
 from mmphase_bench.models.registry import REGISTRY
 from mmphase_bench.models import reference
@@ -16,14 +16,14 @@ from mmphase_bench.theory.presets import PRESET_NAMES, spiked_preset
 
 FAMILIES = {
     "vicreg": "CA", "vicreg-bn": "CA", "infonce": "CA", "reconstruct": "CP", "reconstruct-reverse": "CP", "joint": "other",
-    "linear-cca": "CA", "linear-rrr": "CP", "unimodal": "other", "supervised": "other",
+    "linear-cca": "CA", "linear-rrr": "CP", "unimodal": "other", "unimodal-reverse": "other", "supervised": "other",
 }
-CLOSED_FORM = {"linear-cca", "linear-rrr", "unimodal"}
+CLOSED_FORM = {"linear-cca", "linear-rrr", "unimodal", "unimodal-reverse"}
 SUITES = {name: get_suite(name) for name in ("spiked", "stereo-dsprites", "stereo-shapes3d")}
 
 
-def test_registry_has_the_ten_documented_models():
-    assert len(REGISTRY) == len(FAMILIES) == 10
+def test_registry_has_the_eleven_documented_models():
+    assert len(REGISTRY) == len(FAMILIES) == 11
     assert set(REGISTRY) == set(FAMILIES)
     for name, cls in REGISTRY.items():
         assert cls.name == name
@@ -60,7 +60,7 @@ def test_every_model_builds_and_its_loss_works(name, suite_name):
         with pytest.raises(RuntimeError, match="closed form"):
             model.loss(x, y)
         model.fit_closed_form(x, y, labels)
-        features = model.embed(x)
+        features = model.embed_y(y) if model.probe_view == "y" else model.embed(x)
         assert features.ndim == 2 and features.shape[0] == len(x)
         assert features.shape[1] <= (width if suite.task.latent_dim else 128)
         assert torch.isfinite(features).all()
@@ -277,3 +277,21 @@ def test_unimodal_is_pca_of_x():
     assert np.allclose(covariance - np.diag(np.diag(covariance)), 0, atol=1e-3)
     variances = np.diag(covariance)
     assert np.all(np.diff(variances) <= 1e-6)  # components in decreasing variance
+
+
+def test_unimodal_reverse_is_the_pca_of_the_y_view_alone():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.normal(size=(300, 12))).float()
+    y = torch.from_numpy(rng.normal(size=(300, 10)) * np.geomspace(5, 0.5, 10)).float()
+    spec_x, spec_y = ViewSpec((12,), kind="vector"), ViewSpec((10,), kind="vector")
+    model = reference.UnimodalReverse(spec_x, spec_y, TaskSpec("regression", 1, latent_dim=4))
+    model.fit_closed_form(x, y, None)
+    assert model.probe_view == "y" and model.has_embed_y
+    ours = model.embed_y(y).double().numpy()
+    theirs = PCA(4).fit_transform(y.double().numpy())
+    for column in range(4):  # the same directions, up to each one's sign
+        assert abs(np.corrcoef(ours[:, column], theirs[:, column])[0, 1]) > 0.999
+    with pytest.raises(NotImplementedError, match="embed_y"):
+        model.embed(x)
