@@ -290,6 +290,8 @@ def _coco_suite(data_root=None) -> Suite:
 
 # ------------------------------------------------------------------------------ stellar suite
 
+#: Stars generated at a time by the stars suite (their full-resolution light curves are dropped after).
+STARS_CHUNK = 256
 #: The light-curve representation of the stars suite (:mod:`mmphase_bench.data.light_curve_features`).
 STARS_REPRESENTATION = "power"
 #: Per-scale settings of the stars suite: both views are vectors (MLP encoders), so a step is cheap;
@@ -314,12 +316,20 @@ def _stars_split(cell: Cell, split: str, n: int, seed: int) -> SplitData:
     from mmphase_bench.data.stellar_sim import SimulatedStars
 
     simulator = SimulatedStars(survey=cell.config["survey"], n=n, seed=3 * seed + SPLIT_NAMES.index(split))
-    pairs = StellarPairs(simulator.catalogue(), split="all", features=cell.config["representation"])
-    labels = pairs.catalogue.labels
+    spectra, curves, labels = [], [], {}
+    # In chunks: a full-resolution Kepler light curve is about 1 MB, the views a few kB.
+    for start in range(0, n, STARS_CHUNK):
+        pairs = StellarPairs(simulator.catalogue(start, min(n, start + STARS_CHUNK)), split="all",
+                             features=cell.config["representation"])
+        spectra.append(pairs.spectra)
+        curves.append(pairs.light_curves)
+        for name, values in pairs.catalogue.labels.items():
+            labels.setdefault(name, []).append(values)
+    labels = {name: np.concatenate(parts) for name, parts in labels.items()}
     return SplitData(
-        pairs.spectra, pairs.light_curves, torch.from_numpy(labels["logg"].astype(np.float32)).reshape(-1, 1),
+        torch.cat(spectra), torch.cat(curves), torch.from_numpy(labels["logg"].astype(np.float32)).reshape(-1, 1),
         {"teff": labels["teff"].reshape(-1, 1), "feh": labels["feh"].reshape(-1, 1)}, simulator.fingerprint,
-        task_labels={name: labels[name].copy() for name, _, _ in STARS_TASKS_SPEC},
+        task_labels={name: labels[name] for name, _, _ in STARS_TASKS_SPEC},
     )
 
 
