@@ -101,7 +101,7 @@ def test_suites_list(capsys):
         for cell in suite_cell_names(name):
             assert cell in printed
     assert "coco: read from files (run with --data-root)" in printed
-    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes", "coco"}
+    assert set(SUITE_BUILDERS) == {"spiked", "stereo-dsprites", "stereo-shapes3d", "captioned-scenes", "coco", "stars"}
     assert "exact: Delta_CA 2.98, Delta_CP 4.52, both" in printed
     assert "placement estimated per scale" in printed
     scales = printed.split("\nscales:\n", 1)[1]
