@@ -34,7 +34,7 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser():
-    from mmphase_bench.cli import data, leaderboard, phase, reproduce, run
+    from mmphase_bench.cli import data, leaderboard, phase, reproduce, run, stars
     from mmphase_bench.cli.arguments import Parser
 
     parser = Parser(
@@ -46,6 +46,7 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     phase.register(commands)
     data.register(commands)
+    stars.register(commands)
     run.register(commands)
     leaderboard.register(commands)
     reproduce.register(commands)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mmphase_bench.data.stellar_file import SURVEYS, TIME_ZERO_BJD
+from mmphase_bench.io.fits import astropy_fits, fits_files, open_fits
 from mmphase_bench.errors import FileFormatError, InputError, MissingFileError
 
 QUALITY_COLUMNS = {"kepler": "SAP_QUALITY", "tess": "QUALITY"}
@@ -83,17 +84,9 @@ def read_light_curve(path: str | os.PathLike) -> LightCurveSegment:
     """Read one Kepler or TESS light-curve file (layout: module docstring). A file that is missing,
     not FITS, of another mission, without the ``LIGHTCURVE`` table or its columns, or on another
     time reference raises one :class:`FileFormatError` line naming the file."""
-    from astropy.io import fits
-
-    path = Path(path)
+    fits = astropy_fits()
     where = str(path)
-    if not path.is_file():
-        raise MissingFileError(f"{where}: file not found")
-    try:
-        handle = fits.open(path, memmap=False)
-    except (OSError, ValueError) as error:
-        raise FileFormatError(f"{where}: not a readable FITS file ({' '.join(str(error).split())})") from None
-    with handle:
+    with open_fits(path) as handle:
         primary = handle[0].header
         mission = str(primary.get("TELESCOP") or primary.get("MISSION") or "").strip().lower()
         if mission not in SURVEYS:
@@ -166,7 +159,7 @@ def read_star_light_curves(folder: str | os.PathLike) -> tuple[list[StitchedLigh
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingFileError(f"light_curve_dir {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith((".fits", ".fits.gz", ".fit")))
+    files = fits_files(folder)
     by_star: dict[tuple[str, int], list[LightCurveSegment]] = {}
     failed = []
     for path in files:

@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mmphase_bench.errors import InputError
 from mmphase_bench.harness.probe import ALPHA_GRID, C_GRID
-from mmphase_bench.harness.probes import spectral_ranks, spectral_summary
+from mmphase_bench.harness.probes import principal_directions, spectral_ranks, spectral_summary
 
 #: Fewest labelled examples per split (and, for classification, per class in training) a task probe needs.
 MIN_LABELLED = 10
@@ -116,13 +116,11 @@ def task_probe(task: ProbeTask, train_f, train_t, val_f, val_t, test_f, test_t) 
         return {**record, "reason": reason}
     record["value"], record["penalty"] = _probe(task.kind, *splits)
     # The spectral probe: principal directions of the centred training features (not standardised).
-    mean = splits[0][0].mean(axis=0)
-    _, singular, vt = np.linalg.svd(splits[0][0] - mean, full_matrices=False)
-    tolerance = singular[0] * max(splits[0][0].shape) * np.finfo(np.float64).eps if singular.size else 0.0
-    width = int(np.sum(singular > tolerance)) if singular.size and singular[0] > 0 else 0
+    mean, directions = principal_directions(splits[0][0], task.kind)
+    width = len(directions)
     if width == 0:
         return {**record, "reason": "the training features are constant"}
-    scores = [((f - mean) @ vt[:width].T, t) for f, t in splits]
+    scores = [((f - mean) @ directions.T, t) for f, t in splits]
     curve = []
     for r in spectral_ranks(width):
         value, _ = _probe(task.kind, *((z[:, :r], t) for z, t in scores))

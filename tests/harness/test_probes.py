@@ -7,7 +7,7 @@ import pytest
 from mmphase_bench.errors import InputError
 from mmphase_bench.harness.probe import linear_probe
 from mmphase_bench.harness.probes import (
-    LITERAL_NOTE, REFERENCE_SIZES, extra_probes, reference_probe, spectral_probe, spectral_ranks, spectral_summary,
+    LITERAL_NOTE, REFERENCE_SIZES, extra_probes, principal_directions, reference_probe, spectral_probe, spectral_ranks, spectral_summary,
 )
 from mmphase_bench.harness.results import log_rank_auc, recompute_metrics, recompute_spectral_auc
 
@@ -109,6 +109,35 @@ def test_spectral_width_is_the_numerical_rank():
     splits = _spiked_clusters()
     padded = [(np.concatenate([f, np.zeros((len(f), 4)), f[:, :1] * 2.0], axis=1), t) for f, t in splits]
     assert spectral_probe(*_flat(padded), kind="classification")["width"] == 16
+
+
+def _float32_rounded_low_rank(seed=3, d=24, rank=6, train_shift=0.0):
+    """Regression features of rank ``rank`` in ``d`` columns, rounded to float32 as the harness's
+    features are: the other ``d - rank`` principal directions hold only rounding noise (about
+    ``1e-8`` of the top singular value). The target is a linear function of the first two latents."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.standard_normal((rank, d)) * np.geomspace(3.0, 0.3, rank)[:, None]
+    splits = []
+    for n in SIZES:
+        latents = rng.standard_normal((n, rank))
+        features = (100.0 + latents @ mixing).astype(np.float32).astype(np.float64)  # an offset: rounding matters
+        splits.append((features, latents[:, 0] - latents[:, 1] + 0.1 * rng.standard_normal(n)))
+    return splits
+
+
+def test_rounding_noise_directions_are_not_part_of_the_rank():
+    splits = _float32_rounded_low_rank()
+    mean, directions = principal_directions(splits[0][0], "regression")
+    singular = np.linalg.svd(splits[0][0] - mean, compute_uv=False)
+    # The float64 rule of numpy.linalg.matrix_rank would count the rounding noise: the data have it.
+    assert np.sum(singular > singular[0] * max(splits[0][0].shape) * np.finfo(np.float64).eps) == 24
+    assert directions.shape == (6, 24) and np.allclose(directions @ directions.T, np.eye(6))
+    result = spectral_probe(*_flat(splits), kind="regression")
+    assert result["width"] == 6 and [p["r"] for p in result["curve"]][-1] == 6
+    # Every point of the curve is a sane R^2 (the full-width probe explained the target before the rule).
+    assert all(0.0 <= p["r2"] <= 1.0 for p in result["curve"]) and result["full"] > 0.95
+    # Classification keeps harness/2's float64 rule (its published results were computed with it).
+    assert len(principal_directions(splits[0][0], "classification")[1]) == 24
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -3.5])
