@@ -295,3 +295,25 @@ def test_unimodal_reverse_is_the_pca_of_the_y_view_alone():
         assert abs(np.corrcoef(ours[:, column], theirs[:, column])[0, 1]) > 0.999
     with pytest.raises(NotImplementedError, match="embed_y"):
         model.embed(x)
+
+
+def test_large_views_get_the_top_principal_directions_of_the_full_svd():
+    """The partial SVD of a view larger than ``partial_svd_above`` spans the full SVD's top subspace,
+    and gives the same bytes twice (a fixed start vector)."""
+    rng = np.random.default_rng(0)
+    n, d, keep = 1100, 1300, 24
+    data = rng.standard_normal((n, 40)) @ (rng.standard_normal((40, d)) * np.geomspace(10, 1, 40)[:, None])
+    data += 0.1 * rng.standard_normal((n, d))
+    assert min(n, d) > reference._ClosedForm.partial_svd_above
+    mean, partial = reference._ClosedForm._pca(data, keep)
+    _, full_singular, full = np.linalg.svd(data - data.mean(axis=0), full_matrices=False)
+    assert partial.shape == (d, keep) and np.allclose(mean, data.mean(axis=0))
+    cosines = np.linalg.svd(partial.T @ full[:keep].T, compute_uv=False)
+    assert cosines.min() ** 2 > 1 - 1e-9
+    # Each direction is the full SVD's, in order (up to sign).
+    assert np.allclose(np.abs(np.sum(partial * full[:keep].T, axis=0)), 1.0, atol=1e-8)
+    assert np.array_equal(reference._ClosedForm._pca(data, keep)[1], partial)
+    # Small views keep the full SVD.
+    small = data[:200, :300]
+    _, small_full = reference._ClosedForm._pca(small, keep)
+    assert np.allclose(np.abs(np.sum(small_full * np.linalg.svd(small - small.mean(0), full_matrices=False)[2][:keep].T, axis=0)), 1.0)
