@@ -259,3 +259,23 @@ def test_slices_are_validated(short_kepler):
         short_kepler.population(5, 4)
     with pytest.raises(InputError, match="index"):
         short_kepler.star(12)
+
+
+def test_the_binarity_label_is_gaia_nss_detection_by_default():
+    """The paper's binarity label is the Gaia DR3 non-single-star catalogue: detected binaries only,
+    more often near (bright, dwarf) than far; ``binarity_label="true"`` labels every binary."""
+    stars = SimulatedStars("kepler", n=6000, seed=1)
+    population = stars.population()
+    binary, nss = population["binary"] > 0, population["nss"] > 0
+    assert nss.any() and np.all(binary[nss]) and nss.sum() < 0.5 * binary.sum()
+    assert nss[population["kp"] < 12].mean() > 1.5 * nss[population["kp"] > 14].mean()
+    assert nss[population["giant"] == 0].mean() > nss[population["giant"] > 0].mean()
+    # An orbit too long for Gaia's baseline is never an astrometric or spectroscopic detection.
+    wide = population["period_orb"] > 1500
+    assert not np.any(nss[wide & (population["eclipsing"] == 0)])
+    assert np.array_equal(stars.catalogue(0, 40).labels["binarity"], population["nss"][:40])
+    truth = SimulatedStars("kepler", n=6000, seed=1, binarity_label="true")
+    assert np.array_equal(truth.catalogue(0, 40).labels["binarity"], population["binary"][:40])
+    assert truth.fingerprint != stars.fingerprint
+    with pytest.raises(InputError, match="binarity_label"):
+        SimulatedStars("kepler", n=10, binarity_label="observed")
