@@ -10,8 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "mmphase_bench"
 #: package -> the packages it may import (the bottom modules at the top level are open to everyone)
 #: ``examples`` (submissions written as a user would, shipped with the package) is on top: nothing
-#: in the library imports it.
-LAYERS = ["_base", "io", "theory", "data", "models", "harness", "leaderboard", "reproduction", "cli", "examples"]
+#: in the library imports it. ``distributed`` (launchers that run the harness elsewhere: torchrun, Ray)
+#: sits right above the harness, so that the leaderboard's and the reproduction's re-runs can use it.
+LAYERS = ["_base", "io", "theory", "data", "models", "harness", "distributed", "leaderboard", "reproduction", "cli",
+          "examples"]
 BASE = {"errors", "validation", "_version", "_lazy"}
 
 

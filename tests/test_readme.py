@@ -107,6 +107,8 @@ def test_readme_blocks_run_in_order_in_one_scratch_folder(tmp_path, monkeypatch)
     assert "linear-cca" in output("mmphase models list") and "stereo-dsprites" in output("mmphase suites list")
     assert len(list((tmp_path / "runs-smoke" / "stereo-dsprites").glob("[!_]*/*.json"))) == 4  # _placement/ is a cache
     assert len(list((tmp_path / "runs-smoke" / "spiked" / "linear-predictor").glob("*.json"))) == 8
+    # Sweeps on a cluster: the same smoke sweep on a local 2-CPU Ray cluster.
+    assert len(list((tmp_path / "runs-ray" / "spiked").glob("[!_]*/*.json"))) == 8
     from mmphase_bench.examples import linear_autoencoder
     assert (tmp_path / "my_predictor.py").read_text().rstrip() == Path(linear_autoencoder.__file__).read_text().rstrip()
 

@@ -14,9 +14,12 @@ import argparse
 import math
 import re
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from mmphase_bench.errors import InputError
+
+if TYPE_CHECKING:
+    from mmphase_bench.distributed.ray_launcher import RayOptions
 
 #: Names also defined by the library; tests/cli check that the two agree (importing them here would
 #: import torch for ``--help``).
@@ -153,3 +156,39 @@ def positive_seconds(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
+
+
+def add_launcher_arguments(parser: argparse.ArgumentParser, launchers: tuple[str, ...] = ("local", "ray")) -> None:
+    """``--launcher`` and the Ray launcher's options, for every command that trains runs."""
+    text = {"local": "local: one run after the other in this process (default)",
+            "ray": "ray: one Ray task per run, on a cluster or a local one (see --address)",
+            "torchrun": "torchrun: each run trained with DDP over --nproc-per-node processes"}
+    parser.add_argument("--launcher", choices=launchers, default="local",
+                        help="; ".join(text[name] for name in launchers))
+    parser.add_argument("--address", default=None,
+                        help="with --launcher ray: auto (the running cluster of `ray start`), local:N (a cluster of N "
+                             "CPUs started here) or HOST:PORT (default local:<CPU count>)")
+    parser.add_argument("--cpus-per-run", type=number(0, strict=True), default=None, metavar="C",
+                        help="with --launcher ray: CPUs each run reserves, also its torch threads (default 1)")
+    parser.add_argument("--gpus-per-run", type=number(0), default=None, metavar="G",
+                        help="with --launcher ray: GPUs each run reserves, a fraction shares one (default 0: CPU runs)")
+
+
+def ray_options(args: argparse.Namespace) -> RayOptions | None:
+    """The :class:`~mmphase_bench.distributed.ray_launcher.RayOptions` of ``--launcher ray``, else None.
+    A missing Ray, a bad ``--address`` or a Ray option without ``--launcher ray`` is one line naming the flag."""
+    given = [flag for flag, value in (("--address", args.address), ("--cpus-per-run", args.cpus_per_run),
+                                      ("--gpus-per-run", args.gpus_per_run)) if value is not None]
+    if args.launcher != "ray":
+        if given:
+            raise CommandError(f"{given[0]} goes with --launcher ray")
+        return None
+    from mmphase_bench.distributed.ray_launcher import RayOptions, require_ray
+
+    try:
+        options = RayOptions(address=args.address, cpus_per_run=1 if args.cpus_per_run is None else args.cpus_per_run,
+                             gpus_per_run=0 if args.gpus_per_run is None else args.gpus_per_run)
+        require_ray()
+        return options
+    except InputError as error:  # "launcher ray needs Ray: ...", "address: expected ...": the flag's name
+        raise CommandError(f"--{error}") from None

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmphase_bench.cli.arguments import SUITE_NAMES, choice_list, device_name, integer, name_list, number
+from mmphase_bench.cli.arguments import (
+    SUITE_NAMES, add_launcher_arguments, choice_list, device_name, integer, name_list, number, ray_options,
+)
 
 
 def register(commands) -> None:
@@ -44,6 +46,7 @@ def register(commands) -> None:
                        help="also re-run results of this recorded submission source (e.g. module:pkg.mod:Class or "
                             "file:path.py:Class; repeatable); by default only built-in models and files under "
                             "LEADERBOARD/submissions/ with the recorded hash run")
+    add_launcher_arguments(again)
     again.set_defaults(handler=run_reproduce)
 
     place = sub.add_parser(
@@ -174,6 +177,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from mmphase_bench.leaderboard.reproduce import DEFAULT_TOLERANCE, plan_reproduction, reproduce
 
     tolerance = DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance
+    ray = ray_options(args)
     selection = dict(suites=args.suite, models=args.model, scales=args.scale, device=args.device,
                      allow_sources=args.allow_source)
     plans = plan_reproduction(args.leaderboard, args.out, **selection)
@@ -185,7 +189,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{len(plans)} runs planned (dry run)" + (f", {len(plans.skipped)} skipped" if plans.skipped else ""))
         return 0
-    report = reproduce(args.leaderboard, args.out, tolerance=tolerance, progress=sys.stderr.isatty(), **selection)
+    report = reproduce(args.leaderboard, args.out, tolerance=tolerance, progress=sys.stderr.isatty(), ray=ray, **selection)
     for skip in report.skipped:
         if skip not in plans.skipped:
             print(skip)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmphase_bench.cli.arguments import choice_list, device_name, seed_list
+from mmphase_bench.cli.arguments import add_launcher_arguments, choice_list, device_name, ray_options, seed_list
 from mmphase_bench.reproduction.registry import EXPERIMENT_NAMES
 
 
@@ -32,6 +32,7 @@ def register(commands) -> None:
                          help="a folder of harness results (a run folder, or leaderboard/results) whose results with "
                               "the same protocol are reused instead of trained; repeatable")
     command.add_argument("--out", type=Path, required=True, help="output folder; run again to resume")
+    add_launcher_arguments(command)
     command.set_defaults(handler=run_reproduce)
 
 
@@ -39,9 +40,22 @@ def run_reproduce(args: argparse.Namespace) -> int:
     from mmphase_bench.reproduction.driver import reproduce
     from mmphase_bench.reproduction.experiment import ReproduceConfig
 
+    ray = ray_options(args)
     config = ReproduceConfig(out=args.out, scale=args.scale, only=args.only, seeds=args.seeds, device=args.device,
-                             reuse=tuple(args.reuse), progress=sys.stderr.isatty())
-    report = reproduce(config)
+                             reuse=tuple(args.reuse), progress=sys.stderr.isatty(), ray=ray)
+    if ray is None:
+        report = reproduce(config)
+    else:
+        from mmphase_bench.distributed.ray_launcher import LostRunsError, ray_session
+
+        try:
+            with ray_session(ray):  # one cluster for every experiment
+                report = reproduce(config)
+        except LostRunsError as error:
+            for run in error.lost:
+                print(f"LOST {run}")
+            print(f"{len(error.lost)} trainings lost on the Ray cluster; run the same command again to resume")
+            return 1
     for name, entry in report["experiments"].items():
         print(f"{name}: {entry['title']}")
         for figure in entry["figures"]:

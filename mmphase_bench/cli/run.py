@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmphase_bench.cli.arguments import SUITE_NAMES, device_name, name_list, positive_seconds, seed_list
+from mmphase_bench.cli.arguments import (
+    SUITE_NAMES, CommandError, add_launcher_arguments, device_name, integer, name_list, positive_seconds, ray_options,
+    seed_list,
+)
 
 
 def register(commands) -> None:
@@ -25,6 +28,12 @@ def register(commands) -> None:
     run.add_argument("--wall-clock-limit", type=positive_seconds, default=None, metavar="SECONDS",
                      help="stop any one training after this long; such a result is marked incomplete, "
                           "re-run on resume and never published (default: no limit)")
+    add_launcher_arguments(run, ("local", "ray", "torchrun"))
+    run.add_argument("--ddp", action="store_true",
+                     help="train each run with DistributedDataParallel over the processes torchrun started "
+                          "(one per CPU process or GPU; rank 0 scores and writes the results)")
+    run.add_argument("--nproc-per-node", type=integer(minimum=1), default=None, metavar="N",
+                     help="with --launcher torchrun: the number of DDP processes (GPUs) on this machine")
     run.set_defaults(handler=run_run)
 
     suites = commands.add_parser("suites", help="benchmark suites")
@@ -39,23 +48,54 @@ def register(commands) -> None:
 
 
 def run_run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
     from mmphase_bench.harness.runner import RunConfig, run_benchmark, summary_table
 
-    config = RunConfig(
-        models=args.model, suite=args.suite, cells=args.cells,
-        scale=args.scale, seeds=args.seeds, out=args.out, device=args.device, progress=sys.stderr.isatty(),
-        wall_clock_limit_s=args.wall_clock_limit, data_root=args.data_root,
-    )
+    if args.nproc_per_node is not None and getattr(args, "launcher", None) != "torchrun":
+        raise CommandError("nproc_per_node: --nproc-per-node goes with --launcher torchrun")
+    if args.launcher == "torchrun":
+        from mmphase_bench.distributed.ddp import check_nproc_per_node, launch_torchrun
+
+        check_nproc_per_node(args.suite, args.scale, args.nproc_per_node or 1, args.data_root)
+        return launch_torchrun(sys.argv[1:], args.nproc_per_node or 1)
+    ray = ray_options(args)
+    if ray is not None and args.ddp:
+        raise CommandError("ddp: --ddp goes with torchrun, not --launcher ray")
+    with ExitStack() as stack:
+        session = None
+        if args.ddp:  # under torchrun: join the other ranks (one error line when torchrun did not start us)
+            from mmphase_bench.distributed.ddp import process_group
+
+            session = stack.enter_context(process_group(args.device))
+        config = RunConfig(
+            models=args.model, suite=args.suite, cells=args.cells,
+            scale=args.scale, seeds=args.seeds, out=args.out, device=str(session.device) if session else args.device,
+            progress=sys.stderr.isatty() and (session is None or session.rank == 0),
+            wall_clock_limit_s=args.wall_clock_limit, data_root=args.data_root,
+            data_parallel=session.data_parallel if session else None,
+        )
+        if ray is None:
+            results = run_benchmark(config)
+        else:
+            from mmphase_bench.distributed.ray_launcher import run_benchmark_ray
+
+            results = run_benchmark_ray(config, ray)
+    if session is not None and session.rank != 0:
+        return 0  # rank 0 reports
     from mmphase_bench.harness.results import ResultRecord
 
-    results = run_benchmark(config)
     print(summary_table(results))
     failed = [record for record in map(ResultRecord.from_dict, results) if not record.ok]
     for record in failed:
         print(f"{record.status.upper()} {record.submission.name} / {record.cell.name} / seed {record.seed}: {record.error}")
+    lost = getattr(results, "lost", [])  # Ray tasks that ended without a result: nothing written
+    for run in lost:
+        print(f"LOST {run} (runs again on the next invocation)")
     incomplete = sum(record.status == "incomplete" for record in failed)
-    print(f"\n{len(results)} results in {args.out}/{args.suite}/ ({len(failed) - incomplete} failed, {incomplete} incomplete)")
-    return 1 if failed else 0
+    print(f"\n{len(results)} results in {args.out}/{args.suite}/ ({len(failed) - incomplete} failed, {incomplete} incomplete"
+          + (f", {len(lost)} lost" if lost else "") + ")")
+    return 1 if failed or lost else 0
 
 
 def run_suites_list(args: argparse.Namespace) -> int:

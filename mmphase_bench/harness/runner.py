@@ -25,7 +25,7 @@ from mmphase_bench.harness.results import (
 from mmphase_bench.harness.scales import Scale
 from mmphase_bench.harness.submission import LoadedSubmission, check_submission, load_submission
 from mmphase_bench.harness.suites import Cell, Suite, estimate_placement, get_suite, save_suite_tokenizer
-from mmphase_bench.harness.training import embed_split, train
+from mmphase_bench.harness.training import DataParallel, embed_split, train
 from mmphase_bench.io.atomic import write_text_atomic
 from mmphase_bench.io.locks import exclusive_lock
 
@@ -48,6 +48,9 @@ class RunConfig:
     wall_clock_limit_s: float | None = None
     #: the data folder of a suite read from files (coco); None for the generated suites
     data_root: Path | None = None
+    #: this process's place in a DDP training (``mmphase run --ddp``): every rank trains each run on
+    #: its shard of the batches, rank 0 alone scores and writes the results; None: one process
+    data_parallel: DataParallel | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -78,12 +81,15 @@ def cell_placement(suite: Suite, cell: Cell, scale: Scale, out: Path) -> dict:
 
 
 def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, seed: int, data: dict, placement: dict,
-            protocol: str, device: torch.device, progress: bool = False, wall_clock_limit_s: float | None = None) -> dict:
+            protocol: str, device: torch.device, progress: bool = False, wall_clock_limit_s: float | None = None,
+            data_parallel: DataParallel | None = None) -> dict:
     """Train and score one submission on one cell and seed; failures are recorded, not raised.
 
     The result's ``metrics`` hold the headline ``spectral_auc`` (the spectral probe's AUC) beside the
     converged probe's scores; ``evidence`` holds what both are recomputed from. A run that the
-    wall-clock guard stopped is scored but marked ``incomplete``."""
+    wall-clock guard stopped is scored but marked ``incomplete``. ``data_parallel``: train on this
+    rank's shards (:func:`~mmphase_bench.harness.training.train`); ranks other than 0 return after
+    training, unscored (rank 0 scores the model, whose weights are the same on every rank)."""
     start = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -100,8 +106,10 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
         model = loaded.build(suite.x_spec, suite.y_spec, suite.task)
         result["submission"]["parameters"] = int(sum(p.numel() for p in model.parameters()))
         log = train(model, data["train"], data["val"], scale, seed=seed, device=device, progress=progress,
-                    wall_clock_limit_s=wall_clock_limit_s)
+                    wall_clock_limit_s=wall_clock_limit_s, data_parallel=data_parallel)
         result["training"] = log.to_dict()
+        if data_parallel is not None and data_parallel.rank != 0:
+            return result
         result["curves"].update(train_loss=log.train_loss, val_loss=log.val_loss)
         # Small dense problems: multi-threaded BLAS is many times slower here than one thread.
         with threadpool_limits(1, user_api="blas"):
@@ -121,6 +129,31 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
         result["training"]["traceback"] = traceback.format_exc(limit=5)
     fingerprints = {split: data[split].fingerprint for split in data}
     result["provenance"] = provenance(protocol=protocol, fingerprints=fingerprints, device=device, wall_time=time.perf_counter() - start)
+    return result
+
+
+def run_task(submission: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, seed: int, placement: dict,
+             device: torch.device, *, data: dict | None = None, wall_clock_limit_s: float | None = None,
+             data_parallel: DataParallel | None = None) -> dict:
+    """One (submission, cell, seed) of a sweep: its result dict, trained and scored by :func:`run_one`;
+    nothing is written. Every launcher runs this. ``data``: the cell's splits for this seed when the
+    caller has them (the local launcher shares them between submissions), else generated here."""
+    if data is None:
+        data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
+    protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
+    return run_one(submission, suite, cell, scale, seed, data, placement, protocol, device,
+                   wall_clock_limit_s=wall_clock_limit_s, data_parallel=data_parallel)
+
+
+def store_result(path: Path, result: dict) -> dict:
+    """Write ``result`` to ``path`` atomically (the caller holds the result's lock) and return it; a
+    result the schema refuses (e.g. a non-finite metric) is kept, marked failed."""
+    try:
+        write_result(path, result)
+    except ValueError as error:
+        result.update(status="failed", error=f"invalid result: {error}", metrics={}, evidence=None, probes=None,
+                      diagnostics={})
+        write_result(path, result)
     return result
 
 
@@ -169,19 +202,29 @@ def _score(model, suite: Suite, scale: Scale, data: dict, seed: int, device: tor
     return metrics, evidence, probe.curve, diagnostics, probes
 
 
-def run_benchmark(config: RunConfig) -> list[dict]:
-    """Run every (cell, seed, model) not already done; returns all results (new and reused).
+@dataclass(frozen=True)
+class Sweep:
+    """A checked :class:`RunConfig` (see :func:`plan_sweep`): what every launcher starts from."""
 
-    Every submission is checked once (:func:`check_submission`) before any training: a broken class
-    stops the run with one line per problem instead of failing every cell. Each result is trained
-    under its own lock (:func:`~mmphase_bench.io.locks.exclusive_lock`), so several processes on the
-    same ``out`` folder share the cells: a result another process is training is skipped at first
-    and picked up (reused, or trained if that process died) at the end.
-    """
+    config: RunConfig
+    suite: Suite
+    scale: Scale
+    cells: tuple[Cell, ...]
+    submissions: tuple[LoadedSubmission, ...]
+    device: torch.device  #: where the submissions were checked (and where the local launcher trains)
+
+
+def plan_sweep(config: RunConfig, check_device: str | None = None) -> Sweep:
+    """Check ``config``, then load and check every submission once (:func:`check_submission`) before
+    any training: a broken class stops the sweep with one line per problem instead of failing every
+    cell. ``check_device``: where to check them (default ``config.device``; a driver that trains
+    nothing itself may have no GPU)."""
     suite = get_suite(config.suite, config.data_root)
     scale = suite.scale(config.scale)
+    if config.data_parallel is not None:
+        config.data_parallel.check_batch_size(scale.batch_size)
     save_suite_tokenizer(suite, config.out)
-    device = resolve_device(config.device)
+    device = resolve_device(config.device if check_device is None else check_device)
     cells = suite.cells if not config.cells else tuple(suite.cell(name) for name in config.cells)
     if not config.seeds:
         raise InputError("seeds must name at least one seed")
@@ -193,6 +236,19 @@ def run_benchmark(config: RunConfig) -> list[dict]:
     _check_names(loaded, config.out, suite.name)
     for submission in loaded:
         check_submission(submission, suite.x_spec, suite.y_spec, suite.task, device)
+    return Sweep(config, suite, scale, tuple(cells), tuple(loaded), device)
+
+
+def run_benchmark(config: RunConfig) -> list[dict]:
+    """Run every (cell, seed, model) not already done; returns all results (new and reused).
+
+    Every submission is checked once before any training (:func:`plan_sweep`). Each result is trained
+    under its own lock (:func:`~mmphase_bench.io.locks.exclusive_lock`), so several processes on the
+    same ``out`` folder share the cells: a result another process is training is skipped at first
+    and picked up (reused, or trained if that process died) at the end.
+    """
+    sweep = plan_sweep(config)
+    suite, scale, cells, loaded, device = sweep.suite, sweep.scale, sweep.cells, sweep.submissions, sweep.device
     results: list[dict] = []
     from tqdm.auto import tqdm
 
@@ -245,7 +301,8 @@ def _same_source(recorded: str, current: str) -> bool:
     return not Path(old_path).exists() or Path(old_path).resolve() == Path(new_path).resolve()
 
 
-def _reusable(path: Path, protocol: str) -> dict | None:
+def reusable_result(path: Path, protocol: str) -> dict | None:
+    """The result at ``path`` if it can be kept: status ok, the same protocol hash, with evidence."""
     previous = read_result(path)
     # A result without evidence (an upgraded version-1 file) is re-run: new results carry evidence.
     if (previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol
@@ -258,7 +315,10 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
                    submissions: Sequence[LoadedSubmission], placement: dict, device: torch.device,
                    results: list[dict], bar, *, wait: bool) -> list[LoadedSubmission]:
     """Reuse or train each submission on one (cell, seed); returns those another process holds
-    (only when ``wait`` is False). The split data are generated once, only if something trains."""
+    (only when ``wait`` is False). The split data are generated once, only if something trains.
+    Under DDP (``config.data_parallel``) rank 0 alone takes the locks, reads and writes the results;
+    the other ranks follow its decisions (:func:`_rank0_decides`) and train with it."""
+    parallel = config.data_parallel
     held: list[LoadedSubmission] = []
     with ExitStack() as locks:
         pending = []
@@ -269,12 +329,22 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
         for submission in order:
             protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
             path = result_path(config.out, suite.name, submission.name, cell.name, seed)
-            previous = _reusable(path, protocol)
+            if parallel is not None:
+                decision, previous = _rank0_decides(parallel, path, protocol, locks, wait)
+                if decision == "held":
+                    held.append(submission)
+                elif decision == "train":
+                    pending.append((submission, protocol, path))
+                elif previous is not None:  # reused, on rank 0
+                    results.append(previous)
+                    bar.update()
+                continue
+            previous = reusable_result(path, protocol)
             if previous is None:
                 if not locks.enter_context(exclusive_lock(path, blocking=wait)):
                     held.append(submission)
                     continue
-                previous = _reusable(path, protocol)  # finished by another process meanwhile?
+                previous = reusable_result(path, protocol)  # finished by another process meanwhile?
             if previous is not None:
                 results.append(previous)
                 bar.update()
@@ -285,18 +355,35 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
             data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
         for submission, protocol, path in pending:
             bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
-            result = run_one(submission, suite, cell, scale, seed, data, placement, protocol, device,
-                             wall_clock_limit_s=config.wall_clock_limit_s)
-            try:
-                write_result(path, result)
-            except ValueError as error:  # e.g. a non-finite metric: keep the run, marked failed
-                result.update(status="failed", error=f"invalid result: {error}", metrics={}, evidence=None, probes=None,
-                              diagnostics={})
-                write_result(path, result)
-            results.append(result)
+            result = run_task(submission, suite, cell, scale, seed, placement, device, data=data,
+                              wall_clock_limit_s=config.wall_clock_limit_s, data_parallel=parallel)
+            if parallel is not None and parallel.rank != 0:
+                continue  # rank 0 writes it
+            results.append(store_result(path, result))
             bar.update()
         del data
     return held
+
+
+#: What rank 0 decides about one result of a DDP run (:func:`_rank0_decides`).
+DECISIONS = ("train", "held", "reuse")
+
+
+def _rank0_decides(parallel: DataParallel, path: Path, protocol: str, locks: ExitStack, wait: bool) -> tuple[str, dict | None]:
+    """Under DDP: rank 0 reuses the result at ``path``, finds it held by another process, or takes its
+    lock to train it, as one process does in :func:`_run_cell_seed`; every rank gets that decision
+    (``train``, ``held`` or ``reuse``), and rank 0 also the reused result."""
+    decision, previous = "train", None
+    if parallel.rank == 0:
+        previous = reusable_result(path, protocol)
+        if previous is None:
+            if not locks.enter_context(exclusive_lock(path, blocking=wait)):
+                decision = "held"
+            else:
+                previous = reusable_result(path, protocol)  # finished by another process meanwhile?
+        if previous is not None:
+            decision = "reuse"
+    return DECISIONS[int(parallel.from_rank0([DECISIONS.index(decision)])[0])], previous
 
 
 def headline_metric(result: dict) -> float | None:

@@ -25,13 +25,16 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from mmphase_bench.errors import InputError, MissingFileError
 from mmphase_bench.harness.results import ResultRecord, as_record
 from mmphase_bench.harness.runner import RunConfig, run_benchmark
 from mmphase_bench.harness.submission import load_submission
 from mmphase_bench.leaderboard.store import load_folder
+
+if TYPE_CHECKING:
+    from mmphase_bench.distributed.ray_launcher import RayOptions
 
 logger = logging.getLogger(__name__)
 
@@ -309,10 +312,13 @@ def _thread_mismatch(published: Sequence[ResultRecord], reproduced: Sequence[Res
 def reproduce(leaderboard: str | Path, out: str | Path, *, suites: Sequence[str] | None = None,
               models: Sequence[str] | None = None, scales: Sequence[str] | None = None, device: str = "auto",
               tolerance: float = DEFAULT_TOLERANCE, progress: bool = False,
-              allow_sources: Sequence[str] | None = None) -> ReproductionReport:
+              allow_sources: Sequence[str] | None = None, ray: RayOptions | None = None) -> ReproductionReport:
     """Re-run every selected published result of a trusted source (see :func:`trusted_spec`; the
     others are in ``report.skipped``) into ``out`` (resumable: finished runs there are reused) and
-    compare. Returns the report; nothing in ``leaderboard`` is changed."""
+    compare. ``ray``: every run a task on a Ray cluster, all rows at once
+    (:func:`~mmphase_bench.distributed.ray_launcher.run_benchmarks_ray`; a run lost there is missing
+    from the comparison, and runs again next time); None runs them here, one after the other.
+    Returns the report; nothing in ``leaderboard`` is changed."""
     _check_tolerance(tolerance)
     plans = plan_reproduction(leaderboard, out, suites=suites, models=models, scales=scales, device=device,
                               allow_sources=allow_sources)
@@ -333,9 +339,16 @@ def reproduce(leaderboard: str | Path, out: str | Path, *, suites: Sequence[str]
     selected = {(p.config.suite, p.config.scale, p.name) for p in runnable}
     published = [item.record for item in stored if item.key[:3] in selected]
     reproduced = []
-    for plan in runnable:
-        logger.info("reproducing: %s", plan.command)
-        reproduced.extend(run_benchmark(replace(plan.config, progress=progress)))
+    if ray is None:
+        for plan in runnable:
+            logger.info("reproducing: %s", plan.command)
+            reproduced.extend(run_benchmark(replace(plan.config, progress=progress)))
+    else:
+        from mmphase_bench.distributed.ray_launcher import run_benchmarks_ray
+
+        logger.info("reproducing on Ray: %s", "; ".join(plan.command for plan in runnable))
+        for results in run_benchmarks_ray([replace(plan.config, progress=progress) for plan in runnable], ray):
+            reproduced.extend(results)
     report = compare_results(published, reproduced, tolerance)
     report.skipped = skipped
     return report

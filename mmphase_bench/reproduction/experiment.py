@@ -14,12 +14,15 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from mmphase_bench.errors import InputError
 from mmphase_bench.reproduction.registry import EXPERIMENT_NAMES
+
+if TYPE_CHECKING:
+    from mmphase_bench.distributed.ray_launcher import RayOptions
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,9 @@ class ReproduceConfig:
     training seeds of the harness-based experiments (default ``(0, 1, 2)``). ``reuse``: folders of
     harness results laid out as ``<suite>/<model>/<cell>__seed<k>.json`` (a run folder, or a
     leaderboard's ``results/``): a result there is copied into ``runs/`` before the harness runs, and
-    kept when its protocol hash is the one this run would compute (else it is re-trained)."""
+    kept when its protocol hash is the one this run would compute (else it is re-trained). ``ray``:
+    train on a Ray cluster, one task per training (:mod:`mmphase_bench.distributed.ray_launcher`);
+    None trains here. The numbers do not depend on where they were trained."""
 
     out: Path
     scale: str = "small"
@@ -46,6 +51,7 @@ class ReproduceConfig:
     device: str = "auto"
     reuse: tuple[Path, ...] = ()
     progress: bool = False
+    ray: RayOptions | None = None
 
     def __post_init__(self) -> None:
         if self.scale not in REPRODUCE_SCALES:
@@ -156,7 +162,8 @@ class Context:
     def harness(self, models: Sequence[str], suite: str, cells: Sequence[str] | None = None,
                 seeds: Sequence[int] | None = None) -> list[dict]:
         """Results of ``models`` on ``suite`` at this scale (every cell unless ``cells``), trained through
-        :func:`~mmphase_bench.harness.runner.run_benchmark` into :attr:`runs_dir` where they are missing.
+        :func:`~mmphase_bench.harness.runner.run_benchmark` into :attr:`runs_dir` where they are missing
+        (on Ray with ``config.ray``; a run lost there raises :class:`~mmphase_bench.distributed.ray_launcher.LostRunsError`).
 
         Results found under ``config.reuse`` are copied in first; the runner keeps each one whose
         protocol hash matches and re-trains the others. Returns every result, failed ones included
@@ -170,7 +177,14 @@ class Context:
         self._copy_reusable(models, suite, suite_cells, seeds, harness_scale)
         config = RunConfig(models=tuple(models), suite=suite, cells=suite_cells, scale=harness_scale, seeds=seeds,
                            out=self.runs_dir, device=self.config.device, progress=self.config.progress)
-        return run_benchmark(config)
+        if self.config.ray is None:
+            return run_benchmark(config)
+        from mmphase_bench.distributed.ray_launcher import LostRunsError, run_benchmark_ray
+
+        results = run_benchmark_ray(config, self.config.ray)
+        if results.lost:  # the experiment's numbers must not be stored without them: the next run resumes
+            raise LostRunsError(results.lost)
+        return results
 
     def _copy_reusable(self, models, suite: str, cells, seeds, scale: str) -> None:
         """Copy each result of ``config.reuse`` that the runner would keep (status ok, with evidence,

@@ -13,6 +13,7 @@ What is computed, per suite, cell and model (seed ``context.seeds[0]``, the harn
 - The frozen features ``F_split`` (n x 128) of the model's probe view, trained with the harness's own
   pieces (:func:`mmphase_bench.harness.features.trained_features`), so the model is the one behind the
   harness result of that (model, cell, scale, seed); cached per (suite, cell, model, scale, seed).
+  With ``mmphase reproduce --launcher ray`` each training is a Ray task (:func:`_train_on_ray`).
 - The spectral probe of the harness (:func:`mmphase_bench.harness.probes.spectral_probe`, the same call
   the runner's scoring makes): with ``F_train - 1 mu^T = U S V^T``, the converged probe on the
   standardised scores ``Z_r = (F - 1 mu^T) V_r`` gives the test top-1 ``m(r)`` for ``r`` log-spaced from 1
@@ -141,17 +142,89 @@ def _features(context: Context, loaded, suite, cell, scale, seed: int, device, d
 
     protocol = harness_features.harness_protocol_hash(loaded, suite, cell, scale)
     key = cache_key(protocol, {split: data[split].fingerprint for split in data}, seed, device.type)
-    stem = f"{suite.name}__{cell.name}__{loaded.name}__{scale.name}__seed{seed}"
+    stem = _stem(suite, cell, loaded, scale, seed)
     cached = load_cached_features(context.cache_dir, stem, key, {split: len(data[split]) for split in data})
     if cached is not None:
         logger.info("embeddings: reused the cached features %s", stem)
         return cached[0], cached[1]["training"]
     trained = harness_features.trained_features(loaded, suite, cell, scale, seed, device, data=data)
-    training = {k: trained.training[k] for k in ("epochs", "steps", "best_epoch", "stopped", "seconds")}
-    store_cached_features(context.cache_dir, stem, key, trained.features,
-                          {"suite": suite.name, "cell": cell.name, "model": loaded.name, "source": loaded.source,
-                           "scale": scale.name, "parameters": trained.parameters, "training": training})
+    training = _store(context, stem, key, loaded, suite, cell, scale, trained.features, trained.training, trained.parameters)
     return trained.features, training
+
+
+def _stem(suite, cell, loaded, scale, seed: int) -> str:
+    return f"{suite.name}__{cell.name}__{loaded.name}__{scale.name}__seed{seed}"
+
+
+def _store(context: Context, stem: str, key: dict, loaded, suite, cell, scale, features: dict, training: dict,
+           parameters: int) -> dict:
+    """Cache one model's features with what identifies them; returns the training summary kept."""
+    training = {k: training[k] for k in ("epochs", "steps", "best_epoch", "stopped", "seconds")}
+    store_cached_features(context.cache_dir, stem, key, features,
+                          {"suite": suite.name, "cell": cell.name, "model": loaded.name, "source": loaded.source,
+                           "scale": scale.name, "parameters": parameters, "training": training})
+    return training
+
+
+def features_on_worker(model: str, suite: str, cell: str, scale: str, seed: int, device: str) -> dict:
+    """One model's training as a Ray task (``mmphase reproduce --launcher ray``), everything built on the
+    worker from these names: its features (:func:`~mmphase_bench.harness.features.trained_features`),
+    training log and parameter count."""
+    from mmphase_bench.harness.features import trained_features
+    from mmphase_bench.harness.runner import resolve_device
+    from mmphase_bench.harness.scales import get_scale
+    from mmphase_bench.harness.submission import load_submission
+    from mmphase_bench.harness.suites import get_suite
+
+    spec = get_suite(suite)
+    trained = trained_features(load_submission(model), spec, spec.cell(cell), get_scale(scale), seed, resolve_device(device))
+    return {"features": trained.features, "training": trained.training, "parameters": trained.parameters}
+
+
+def _train_on_ray(context: Context, loaded: dict, suites, scale, seed: int):
+    """With ``mmphase reproduce --launcher ray``: train every model whose features are not cached, one
+    Ray task each, and cache them as :func:`_features` does. Returns the device they are cached under
+    (part of the key), so that :func:`run` then finds them all. A training lost on the cluster raises
+    :class:`~mmphase_bench.distributed.ray_launcher.LostRunsError` once the others are cached."""
+    import torch
+
+    from mmphase_bench.distributed.ray_launcher import LostRun, LostRunsError, map_ray, worker_device
+    from mmphase_bench.harness.features import harness_protocol_hash, harness_splits
+    from mmphase_bench.harness.suites import get_suite
+
+    name = worker_device(context.config.device, context.config.ray)
+    device = torch.device("cuda" if name == "auto" else name)  # "auto" on a task that reserved GPUs
+    jobs = []  # (suite, cell, model, stem, key) of each missing cache entry
+    for suite_name in suites:
+        suite = get_suite(suite_name)
+        for cell_name in CELLS:
+            cell = suite.cell(cell_name)
+            data = harness_splits(suite, cell, scale, seed)  # for the cache keys (the fingerprints)
+            fingerprints, sizes = {s: data[s].fingerprint for s in data}, {s: len(data[s]) for s in data}
+            for model in MODELS:
+                key = cache_key(harness_protocol_hash(loaded[model], suite, cell, scale), fingerprints, seed, device.type)
+                stem = _stem(suite, cell, loaded[model], scale, seed)
+                if load_cached_features(context.cache_dir, stem, key, sizes) is None:
+                    jobs.append((suite, cell, model, stem, key))
+    lost: list = []
+
+    def arguments(job) -> dict:
+        suite, cell, model, _, _ = job
+        return dict(model=model, suite=suite.name, cell=cell.name, scale=scale.name, seed=seed, device=name)
+
+    def on_value(job, value: dict) -> None:
+        suite, cell, model, stem, key = job
+        _store(context, stem, key, loaded[model], suite, cell, scale, value["features"], value["training"],
+               value["parameters"])
+
+    def on_lost(job, reason: str) -> None:
+        lost.append(LostRun(job[2], job[1].name, seed, reason))
+
+    map_ray(features_on_worker, jobs, arguments, context.config.ray, on_value=on_value, on_lost=on_lost,
+            desc="embeddings on Ray", progress=context.config.progress)
+    if lost:
+        raise LostRunsError(lost)
+    return device
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -398,10 +471,12 @@ def run(context: Context) -> dict:
 
     scale = get_scale(context.scale)
     seed = context.seeds[0]
-    device = resolve_device(context.config.device)
+    device = resolve_device(context.config.device) if context.config.ray is None else None
     method = embedding_method()
     loaded = {model: load_submission(model) for model in MODELS}
     suites = SUITES[context.scale]
+    if context.config.ray is not None:  # trained on the cluster first; the loop below reads them from the cache
+        device = _train_on_ray(context, loaded, suites, scale, seed)
     results: dict = {}
     bar = tqdm(total=len(suites) * len(CELLS) * len(MODELS), desc="embeddings", unit="model",
                disable=not context.config.progress)
