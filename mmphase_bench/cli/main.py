@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with SafeInterrupts() as interrupts:
         try:
             args = build_parser().parse_args(argv)
+            args.argv = list(sys.argv[1:] if argv is None else argv)  # what a launcher re-runs (torchrun)
             logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
             code = int(args.handler(args) or 0)
             interrupts.check()  # an interrupt that arrived outside the package and was never raised

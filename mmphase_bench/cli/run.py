@@ -55,10 +55,12 @@ def run_run(args: argparse.Namespace) -> int:
     if args.nproc_per_node is not None and getattr(args, "launcher", None) != "torchrun":
         raise CommandError("nproc_per_node: --nproc-per-node goes with --launcher torchrun")
     if args.launcher == "torchrun":
+        if args.ddp:  # torchrun's processes get --ddp and no launcher: this one must not launch again
+            raise CommandError("ddp: --ddp runs under torchrun; --launcher torchrun starts torchrun with it")
         from mmphase_bench.distributed.ddp import check_nproc_per_node, launch_torchrun
 
         check_nproc_per_node(args.suite, args.scale, args.nproc_per_node or 1, args.data_root)
-        return launch_torchrun(sys.argv[1:], args.nproc_per_node or 1)
+        return launch_torchrun(getattr(args, "argv", sys.argv[1:]), args.nproc_per_node or 1)
     ray = ray_options(args)
     if ray is not None and args.ddp:
         raise CommandError("ddp: --ddp goes with torchrun, not --launcher ray")

@@ -143,7 +143,10 @@ def check_nproc_per_node(suite: str, scale: str, nproc_per_node: int, data_root=
     at ``scale`` does not divide (every rank would stop with that error); one line, :class:`InputError`."""
     from mmphase_bench.harness.suites import get_suite
 
-    check_batch_split(get_suite(suite, data_root).scale(scale).batch_size, nproc_per_node)
+    try:
+        check_batch_split(get_suite(suite, data_root).scale(scale).batch_size, nproc_per_node)
+    except InputError as error:  # here the process count is the caller's nproc_per_node
+        raise InputError(str(error).replace("world_size:", "nproc_per_node:", 1)) from None
 
 
 def torchrun_command(argv: Sequence[str], nproc_per_node: int) -> list[str]:

@@ -123,6 +123,9 @@ def run_one(loaded: LoadedSubmission, suite: Suite, cell: Cell, scale: Scale, se
             result.update(status="incomplete", error=f"stopped by the wall-clock limit of {wall_clock_limit_s:g} s "
                                                      f"after {log.epochs} of {scale.max_epochs} epochs")
     except Exception as error:  # isolate the failure: record it, let the other cells go on
+        if data_parallel is not None:
+            # Under DDP one rank's failure would leave the others waiting in a collective: stop the job.
+            raise
         logger.warning("%s on %s/%s seed %d failed: %s", loaded.name, suite.name, cell.name, seed, error)
         result.update(status="failed", error=f"{type(error).__name__}: {error}", metrics={}, evidence=None, probes=None,
                       diagnostics={})
@@ -301,14 +304,25 @@ def _same_source(recorded: str, current: str) -> bool:
     return not Path(old_path).exists() or Path(old_path).resolve() == Path(new_path).resolve()
 
 
-def reusable_result(path: Path, protocol: str) -> dict | None:
-    """The result at ``path`` if it can be kept: status ok, the same protocol hash, with evidence."""
+def reusable_result(path: Path, protocol: str, data_parallel: DataParallel | None = None) -> dict | None:
+    """The result at ``path`` if it can be kept: status ok, the same protocol hash, with evidence,
+    and trained the same way: a data-parallel result (``training.data_parallel``) is kept only by a
+    data-parallel run of the same world size and backend, and never by a single-process one (a loss
+    with batch statistics trains on another objective over shards)."""
     previous = read_result(path)
     # A result without evidence (an upgraded version-1 file) is re-run: new results carry evidence.
     if (previous and previous["status"] == "ok" and previous["provenance"]["protocol_hash"] == protocol
-            and previous.get("evidence") is not None):
+            and previous.get("evidence") is not None
+            and (previous.get("training") or {}).get("data_parallel") == _data_parallel_record(data_parallel)):
         return previous
     return None
+
+
+def _data_parallel_record(data_parallel: DataParallel | None) -> dict | None:
+    """What ``training.data_parallel`` of a result trained with ``data_parallel`` holds."""
+    if data_parallel is None:
+        return None
+    return {"world_size": data_parallel.world_size, "backend": data_parallel.backend}
 
 
 def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, seed: int,
@@ -375,12 +389,12 @@ def _rank0_decides(parallel: DataParallel, path: Path, protocol: str, locks: Exi
     (``train``, ``held`` or ``reuse``), and rank 0 also the reused result."""
     decision, previous = "train", None
     if parallel.rank == 0:
-        previous = reusable_result(path, protocol)
+        previous = reusable_result(path, protocol, parallel)
         if previous is None:
             if not locks.enter_context(exclusive_lock(path, blocking=wait)):
                 decision = "held"
             else:
-                previous = reusable_result(path, protocol)  # finished by another process meanwhile?
+                previous = reusable_result(path, protocol, parallel)  # finished by another process meanwhile?
         if previous is not None:
             decision = "reuse"
     return DECISIONS[int(parallel.from_rank0([DECISIONS.index(decision)])[0])], previous

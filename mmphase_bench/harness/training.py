@@ -95,7 +95,7 @@ def check_batch_split(batch_size: int, world_size: int) -> None:
     """Raise :class:`InputError` (one line naming ``nproc_per_node``) unless ``world_size`` processes
     can share every global batch of ``batch_size`` equally."""
     if batch_size % world_size:
-        raise InputError(f"nproc_per_node: the global batch size {batch_size} must divide by the number of "
+        raise InputError(f"world_size: the global batch size {batch_size} must divide by the number of "
                          f"processes, got {world_size}")
 
 

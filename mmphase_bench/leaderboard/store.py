@@ -98,6 +98,9 @@ def publishable_problem(result: ResultRecord | Mapping, *, legacy: bool = False)
         return f"the run is incomplete ({record.error})"
     if not record.ok:
         return f"the run failed ({record.error})"
+    if (record.training or {}).get("data_parallel"):
+        return ("the run was trained data-parallel (training.data_parallel); the leaderboard holds single-process "
+                "runs, which verify re-runs bit for bit")
     return integrity_problem(record, legacy=legacy)
 
 

@@ -221,6 +221,16 @@ def test_rank0_writes_and_reuses_results_and_the_other_ranks_write_nothing(tmp_p
     assert run_benchmark(follower) == []
     assert not list((tmp_path / "rank1").rglob("*.json"))
 
+    # A single-process run never takes a data-parallel result as its own (nor the other way round),
+    # and the leaderboard refuses it: it re-runs results in one process.
+    from mmphase_bench.leaderboard.store import publishable_problem
+
+    single = RunConfig(models=("reconstruct",), suite="spiked", cells=("both",), scale="smoke", seeds=(0,),
+                       out=tmp_path / "rank0", device="cpu")
+    [again] = run_benchmark(single)
+    assert "data_parallel" not in again["training"] and path.read_bytes() != written
+    assert "data-parallel" in publishable_problem({**json.loads(written), "scale": "small"})
+
 
 def test_closed_form_models_are_fitted_on_rank0_only():
     suite, data = _smoke_data()
@@ -305,11 +315,11 @@ def test_nproc_per_node_without_the_torchrun_launcher_is_one_error_line(tmp_path
 def test_a_batch_size_that_does_not_divide_is_one_error_line(tmp_path):
     config = RunConfig(models=("reconstruct",), suite="spiked", cells=("both",), scale="smoke", seeds=(0,), out=tmp_path,
                        device="cpu", data_parallel=_context(0, 3))
-    with pytest.raises(InputError, match=r"^nproc_per_node: the global batch size 64 must divide by the number of "
+    with pytest.raises(InputError, match=r"^world_size: the global batch size 64 must divide by the number of "
                                          r"processes, got 3$"):
         run_benchmark(config)
     suite, data = _smoke_data()
-    with pytest.raises(InputError, match="^nproc_per_node"):
+    with pytest.raises(InputError, match="^world_size"):
         train(reference.Reconstruct(suite.x_spec, suite.y_spec, suite.task), data["train"], data["val"], SMOKE, seed=0,
               device=CPU, data_parallel=_context(1, 3))
 
@@ -319,6 +329,11 @@ def test_the_torchrun_launcher_refuses_a_batch_size_that_does_not_divide_before_
     assert line == ("mmphase: error: nproc_per_node: the global batch size 64 must divide by the number of processes, "
                     "got 3")
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_an_abbreviated_launcher_option_cannot_make_torchrun_start_itself_again(tmp_path, capsys):
+    line = _one_error_line(capsys, [*ARGS, "--out", str(tmp_path), "--launch", "torchrun", "--ddp"])
+    assert line.startswith("mmphase: error: ddp:")
 
 
 def test_the_torchrun_command_drops_the_launcher_options():
