@@ -327,19 +327,33 @@ def run_benchmarks_ray(configs: Sequence[RunConfig], options: RayOptions) -> lis
         logger.warning("%s on %s seed %d: no result (%s); it runs again on the next invocation",
                        run.submission.name, run.cell.name, run.seed, reason)
 
+    deferred: list[tuple[_Run, dict]] = []
+
+    def keep(run: _Run, result: dict) -> None:  # under the result's lock
+        kept = reusable_result(run.path, run.protocol)  # finished meanwhile by a local run on the same folder
+        slots[run.sweep][run.index] = kept if kept is not None else store_result(run.path, result)
+
     def on_value(run: _Run, result: dict) -> None:
         if result["submission"]["source_hash"] != run.submission.source_hash:
             return on_lost(run, f"the worker loaded other code for {run.model} than this process: a submission "
                                 "file must be the same on every machine")
-        with exclusive_lock(run.path):
-            kept = reusable_result(run.path, run.protocol)  # finished meanwhile by a local run on the same folder
-            slots[run.sweep][run.index] = kept if kept is not None else store_result(run.path, result)
+        with exclusive_lock(run.path, blocking=False) as acquired:
+            if acquired:
+                return keep(run, result)
+        # A local run on the same folder is training this result: waiting for it here would stall every
+        # other finished task, so it is stored (or that run's result kept) after the sweep.
+        deferred.append((run, result))
 
     if todo:
         logger.info("ray: %d runs to train, %d reused", len(todo), sum(map(len, slots)) - len(todo))
         desc = f"{sweeps[0].suite.name} ({sweeps[0].scale.name}) on Ray" if len(sweeps) == 1 else "runs on Ray"
-        map_ray(run_on_worker, todo, arguments, options, on_value=on_value, on_lost=on_lost, desc=desc,
-                progress=any(config.progress for config in configs))
+        try:
+            map_ray(run_on_worker, todo, arguments, options, on_value=on_value, on_lost=on_lost, desc=desc,
+                    progress=any(config.progress for config in configs))
+        finally:  # also after Ctrl-C: a finished result is never dropped
+            for run, result in deferred:
+                with exclusive_lock(run.path):
+                    keep(run, result)
     return [SweepResults([result for result in slot if result is not None],
                          [lost_run for lost_run, run in lost if run.sweep == number],
                          sum(run.sweep == number for run in todo))
