@@ -269,13 +269,17 @@ class _Run:
 
 
 def worker_device(device: str, options: RayOptions) -> str:
-    """The device a task trains on: a task sees only the GPUs it reserves, so without any ``auto``
-    means the CPU and ``cuda`` is refused."""
+    """The device a task trains on: a task sees only the GPUs it reserves (Ray sets
+    ``CUDA_VISIBLE_DEVICES``), so without any ``auto`` means the CPU and ``cuda`` is refused, and with
+    some a GPU index other than 0 (``cuda:1``) is refused: the task's own GPU is always ``cuda:0``."""
     if options.gpus_per_run == 0:
         if device.startswith("cuda"):
             raise InputError(f"device {device!r} needs gpus_per_run > 0: a Ray task sees only the GPUs it reserves")
         if device == "auto":
             return "cpu"
+    elif device.startswith("cuda:") and device != "cuda:0":
+        raise InputError(f"device {device!r}: a Ray task sees only the GPU it reserves, as cuda (cuda:0); "
+                         "Ray chooses which physical GPU")
     return device
 
 

@@ -234,3 +234,15 @@ def test_other_misuse_is_one_line(capsys, tmp_path):
     pytest.importorskip("ray")
     with pytest.raises(InputError, match=r"^device 'cuda' needs gpus_per_run > 0"):
         run_benchmark_ray(RunConfig(models=MODELS, suite="spiked", scale="smoke", out=tmp_path, device="cuda"), RayOptions())
+
+
+def test_a_task_trains_on_the_gpu_it_reserves_or_the_cpu():
+    from mmphase_bench.distributed.ray_launcher import RayOptions, worker_device
+
+    assert worker_device("auto", RayOptions(gpus_per_run=0)) == "cpu"
+    assert worker_device("cuda", RayOptions(gpus_per_run=1)) == "cuda"
+    assert worker_device("cuda:0", RayOptions(gpus_per_run=0.5)) == "cuda:0"
+    with pytest.raises(InputError, match="needs gpus_per_run > 0"):
+        worker_device("cuda", RayOptions(gpus_per_run=0))
+    with pytest.raises(InputError, match=r"^device 'cuda:1': a Ray task sees only the GPU it reserves"):
+        worker_device("cuda:1", RayOptions(gpus_per_run=1))
