@@ -140,7 +140,7 @@ def two_ranks(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     mp.spawn(_worker, args=(2, _free_port(), str(folder)), nprocs=2, join=True)
-    return single, [torch.load(folder / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
+    return single, [torch.load(folder / f"rank{rank}.pt", weights_only=True) for rank in range(2)]
 
 
 def test_the_parameters_are_identical_on_every_rank(two_ranks):
