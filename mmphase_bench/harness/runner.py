@@ -16,6 +16,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from mmphase_bench.errors import InputError
+from mmphase_bench.harness.features import harness_splits
 from mmphase_bench.harness.diagnostics import effective_rank, feature_canonical_correlations, nuisance_r2
 from mmphase_bench.harness.probe import linear_probe
 from mmphase_bench.harness.probes import extra_probes
@@ -142,7 +143,7 @@ def run_task(submission: LoadedSubmission, suite: Suite, cell: Cell, scale: Scal
     nothing is written. Every launcher runs this. ``data``: the cell's splits for this seed when the
     caller has them (the local launcher shares them between submissions), else generated here."""
     if data is None:
-        data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
+        data = harness_splits(suite, cell, scale, seed)
     protocol = protocol_hash(suite.name, cell.config, scale.to_dict(), submission.source_hash)
     return run_one(submission, suite, cell, scale, seed, data, placement, protocol, device,
                    wall_clock_limit_s=wall_clock_limit_s, data_parallel=data_parallel)
@@ -366,7 +367,7 @@ def _run_cell_seed(config: RunConfig, suite: Suite, scale: Scale, cell: Cell, se
             pending.append((submission, protocol, path))
         data = None
         if pending:
-            data = {split: suite.make_split(cell, split, getattr(scale, f"n_{split}"), seed) for split in ("train", "val", "test")}
+            data = harness_splits(suite, cell, scale, seed)
         for submission, protocol, path in pending:
             bar.set_postfix(model=submission.name, cell=cell.name, seed=seed)
             result = run_task(submission, suite, cell, scale, seed, placement, device, data=data,
