@@ -135,6 +135,7 @@ def test_a_failed_run_is_a_result_and_a_dead_worker_writes_nothing_and_runs_agai
     assert again.submitted == 2 and [run.model for run in again.lost] == ["dies"]
 
 
+@pytest.mark.slow  # about 100 s on 2 cores: the embeddings experiment's trainings, locally and on Ray
 def test_the_reproductions_trainings_run_on_ray_with_the_same_numbers(cluster, tmp_path):
     """``mmphase reproduce --launcher ray``: the embeddings experiment's trainings (outside the runner)
     are Ray tasks and give the local numbers; a harness run lost on the cluster stops the experiment."""
